@@ -1,0 +1,66 @@
+"""Validation of environment variables, so bad configuration reads as one line."""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """A setting read from the environment is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable} {problem}")
+
+
+def read_redis_url(url: str) -> str:
+    """Return `url` if it is a usable Redis URL, else raise ConfigurationError."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a non-numeric port
+    except ValueError:
+        raise ConfigurationError("REDIS_URL", f"is not a valid URL: {url!r}") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigurationError(
+            "REDIS_URL", f"must start with redis://, rediss:// or unix:// (got {url!r})"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigurationError("REDIS_URL", f"has no host: {url!r}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigurationError("REDIS_URL", f"has no socket path: {url!r}")
+    del port
+    return url
+
+
+def channel_layers(redis_url: str) -> dict:
+    """Return CHANNEL_LAYERS for the channels-redis core layer on `redis_url`.
+
+    redis-py 8 caps a pool at 100 connections and times reads out after 5 s,
+    which equals the core layer's 5 s blocking pop: under load consumers died
+    with TimeoutError (redis/redis-py#4091). No read timeout and a large pool
+    remove both failure modes. Capacity is per channel; the realtime layer
+    uses one channel per process, so it is sized for bursts of broadcasts.
+    """
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": redis_url,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 5,
+                        "max_connections": 2000,
+                        "health_check_interval": 30,
+                    }
+                ],
+                "prefix": "shop",
+                "capacity": 100,
+                "channel_capacity": {"realtime.*": 20000},
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }

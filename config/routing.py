@@ -1,0 +1,34 @@
+"""Which hub answers at which path, and the protocol router around them."""
+
+import logging
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import re_path
+
+from notifications.hubs import NotificationHub
+from orders.hubs import OrderHub
+from realtime.routing import http_routes, websocket_routes
+
+logger = logging.getLogger("config")
+
+HUBS = {
+    "hubs/notifications": NotificationHub,
+    "hubs/orders": OrderHub,
+}
+
+
+async def refuse_unknown_websocket(scope, receive, send):
+    """Close WebSocket requests for paths without a hub (logged, not a traceback)."""
+    logger.warning("refused websocket %s: no hub at this path", scope.get("path"))
+    await receive()
+    await send({"type": "websocket.close"})
+
+
+def build_application(hubs, django_application):
+    """Route hub paths to the SignalR transports and everything else to Django."""
+    return ProtocolTypeRouter(
+        {
+            "http": URLRouter([*http_routes(hubs), re_path(r"", django_application)]),
+            "websocket": URLRouter([*websocket_routes(hubs), re_path(r"", refuse_unknown_websocket)]),
+        }
+    )
