@@ -1,0 +1,11 @@
+"""SignalR hubs on Django Channels.
+
+Speaks the public SignalR protocols (negotiate; WebSockets, Server-Sent
+Events, long polling; JSON and MessagePack), so the official clients connect
+unchanged, and scales out across processes through Redis.
+"""
+
+from realtime.context import DeliveryError, hub_context
+from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
+
+__all__ = ["AuthenticatedHub", "DeliveryError", "Hub", "HubException", "hub_context", "hub_method"]

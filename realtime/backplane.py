@@ -1,0 +1,240 @@
+"""This process's link to the other server processes, through Redis.
+
+One channel-layer channel per process (not per connection): a broadcast
+arrives here once, already encoded, and is written to every local member.
+The process also runs the connection timers (keep-alive, timeouts) in one
+sweep instead of a timer per connection, and keeps its presence, registry
+and group entries alive in Redis while it lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
+
+from realtime import conf, metrics, store
+
+if TYPE_CHECKING:
+    from realtime.connection import Connection
+
+logger = logging.getLogger(__name__)
+
+
+class Backplane:
+    """Local connection and group tables of one event loop, and its Redis channel."""
+
+    def __init__(self) -> None:
+        self.layer: Any = get_channel_layer()
+        self.channel = ""
+        self.connections: dict[str, Connection] = {}
+        self.groups: dict[str, set[Connection]] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._refreshed = 0.0
+
+    async def start(self) -> None:
+        """Create the process channel and start receiving and sweeping."""
+        self.channel = await self.layer.new_channel("realtime.")
+        await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._receive()), loop.create_task(self._sweep())]
+        logger.info("realtime backplane started on %s", self.channel)
+
+    async def stop(self) -> None:
+        """Stop the background tasks (tests and shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # Local tables ------------------------------------------------------------
+
+    async def attach(self, connection: Connection) -> None:
+        """Make a connection reachable by id in this process."""
+        self.connections[connection.connection_id] = connection
+
+    async def detach(self, connection: Connection) -> None:
+        """Forget a connection and leave all its groups."""
+        self.connections.pop(connection.connection_id, None)
+        for group in list(connection.joined):
+            await self.leave(connection, group)
+        connection.joined.clear()
+
+    async def join(self, connection: Connection, group: str) -> None:
+        """Add a local member; the first one registers the process for the group."""
+        members = self.groups.get(group)
+        if members is None:
+            members = self.groups[group] = set()
+            members.add(connection)
+            await store.add_to_group(group, self.channel)
+        else:
+            members.add(connection)
+
+    async def leave(self, connection: Connection, group: str) -> None:
+        """Remove a local member; the last one unregisters the process."""
+        members = self.groups.get(group)
+        if members is None:
+            return
+        members.discard(connection)
+        if members:
+            return
+        del self.groups[group]
+        try:
+            await store.discard_from_group(group, self.channel)
+        except (RedisError, OSError):
+            logger.warning("could not leave %s in Redis", group, exc_info=True)
+        if group in self.groups:
+            # Someone joined while Redis answered: commands on pooled
+            # connections may land in any order, so say it again.
+            await store.add_to_group(group, self.channel)
+
+    # Inbound messages ----------------------------------------------------------
+
+    async def _receive(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("backplane receive failed; retrying", exc_info=True)
+                metrics.increment("backplane_errors")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            try:
+                await self.handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("backplane could not handle %s", message.get("type"))
+
+    async def handle(self, message: dict) -> None:
+        """Deliver one message from the channel layer to local connections."""
+        kind = message.get("type")
+        if kind == "rt.groups":
+            recipients: set[Connection] = set()
+            for group in message["gs"]:
+                recipients.update(self.groups.get(group, ()))
+            await self.fan_out(recipients, message["f"], set(message.get("x") or ()))
+        elif kind == "rt.conn":
+            recipients = {self.connections[c] for c in message["cs"] if c in self.connections}
+            await self.fan_out(recipients, message["f"], set())
+        elif kind == "rt.inbound":
+            connection = self.connections.get(message["c"])
+            if connection is not None:
+                connection.feed_soon(message["d"])
+        elif kind == "rt.close":
+            connection = self.connections.get(message["c"])
+            if connection is not None:
+                await connection.close()
+        else:
+            logger.warning("backplane ignored a message of unknown type %r", kind)
+
+    async def fan_out(self, recipients: set[Connection], frames: dict, exclude: set[str]) -> None:
+        """Write a pre-encoded frame to each recipient, yielding between batches.
+
+        Yielding keeps HTTP requests and other connections served while a
+        large broadcast goes out.
+        """
+        batch = conf.get().FANOUT_BATCH
+        for count, connection in enumerate(recipients, 1):
+            if connection.connection_id in exclude:
+                continue
+            frame = connection.frame_for(frames)
+            if frame is not None:
+                try:
+                    await connection.write(frame)
+                except Exception:
+                    logger.warning("write to %s failed", connection.connection_id, exc_info=True)
+            if count % batch == 0:
+                await asyncio.sleep(0)
+        metrics.increment("frames_sent", len(recipients))
+
+    # Timers and liveness -------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        settings = conf.get()
+        period = max(
+            0.05,
+            min(
+                settings.KEEPALIVE_INTERVAL,
+                settings.CLIENT_TIMEOUT,
+                settings.HANDSHAKE_TIMEOUT,
+                settings.PRESENCE_TTL / 3,
+            )
+            / 3,
+        )
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("backplane sweep failed", exc_info=True)
+
+    async def sweep_once(self) -> None:
+        """Run every connection's timers and refresh this process's Redis entries."""
+        now = time.monotonic()
+        for connection in list(self.connections.values()):
+            await connection.tick(now)
+        settings = conf.get()
+        if now - self._refreshed < settings.PRESENCE_TTL / 3:
+            return
+        self._refreshed = now
+        await store.heartbeat(self.channel, settings.PRESENCE_TTL)
+        live = list(self.connections.values())
+        await store.refresh_registrations(
+            [c.registration() for c in live], [c.token for c in live], settings.PRESENCE_TTL
+        )
+        await store.presence_refresh(
+            ((c.user_id, c.presence_member) for c in live if c.user_id), settings.PRESENCE_TTL
+        )
+        await store.add_to_groups(list(self.groups), self.channel)
+
+    async def drain(self, reason: str | None = None) -> None:
+        """Close every local connection with allowReconnect (graceful shutdown)."""
+        connections = list(self.connections.values())
+        logger.info("closing %d connections for shutdown", len(connections))
+        for connection in connections:
+            await connection.close(reason, allow_reconnect=True)
+        await store.process_gone(self.channel)
+
+
+_backplanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backplane] = (
+    weakref.WeakKeyDictionary()
+)
+_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def get_backplane() -> Backplane:
+    """Return the running loop's backplane, starting it on first use."""
+    loop = asyncio.get_running_loop()
+    backplane = _backplanes.get(loop)
+    if backplane is not None:
+        return backplane
+    lock = _starting.setdefault(loop, asyncio.Lock())
+    async with lock:
+        backplane = _backplanes.get(loop)
+        if backplane is None:
+            backplane = Backplane()
+            await backplane.start()
+            _backplanes[loop] = backplane
+    return backplane
+
+
+async def stop_backplane() -> None:
+    """Stop the running loop's backplane, if any (tests)."""
+    backplane = _backplanes.pop(asyncio.get_running_loop(), None)
+    if backplane is not None:
+        await backplane.stop()

@@ -1,0 +1,89 @@
+"""The REALTIME setting: defaults, validation, and lazy access.
+
+`settings.REALTIME` is read on first use and re-read when a test changes it
+(`setting_changed`), the way `channels.layers` treats CHANNEL_LAYERS.
+"""
+
+from dataclasses import dataclass, fields
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    """Every key of the REALTIME setting, with its default."""
+
+    #: Origins allowed besides the request's own (e.g. "https://shop.example").
+    ALLOWED_ORIGINS: tuple = ()
+    #: Largest inbound frame or message, in bytes.
+    MAX_MESSAGE_SIZE: int = 32 * 1024
+    MAX_INVOCATION_ID_LENGTH: int = 64
+    MAX_GROUPS_PER_CONNECTION: int = 100
+    #: Sustained invocations per second per connection (burst: twice this).
+    MAX_INVOCATIONS_PER_SECOND: float = 50.0
+    HANDSHAKE_TIMEOUT: float = 15.0
+    #: Send a Ping after this many idle seconds.
+    KEEPALIVE_INTERVAL: float = 15.0
+    #: Close a connection that sent nothing for this many seconds.
+    CLIENT_TIMEOUT: float = 30.0
+    #: Seconds a negotiated but unused connection token stays valid.
+    NEGOTIATE_TTL: float = 30.0
+    #: How long a long poll waits for data before answering 200 empty.
+    LONG_POLL_TIMEOUT: float = 20.0
+    #: Messages buffered for a long-polling client between polls.
+    LONG_POLL_BUFFER: int = 1000
+    #: Lifetime of a signed access token for non-browser clients.
+    ACCESS_TOKEN_MAX_AGE: int = 3600
+    #: A crashed instance's connections vanish from presence after this.
+    PRESENCE_TTL: float = 60.0
+    #: Recipients written per event-loop turn during a fan-out.
+    FANOUT_BATCH: int = 256
+
+
+_cache: RealtimeSettings | None = None
+
+
+def _coerce(name: str, value: object, default: object) -> object:
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ImproperlyConfigured(f"REALTIME[{name!r}] must be a list of strings")
+        return tuple(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default):
+        raise ImproperlyConfigured(
+            f"REALTIME[{name!r}] must be {type(default).__name__}, got {value!r}"
+        )
+    if value <= 0:
+        raise ImproperlyConfigured(f"REALTIME[{name!r}] must be positive, got {value!r}")
+    return value
+
+
+def load(raw: dict) -> RealtimeSettings:
+    """Validate a REALTIME dict; raise ImproperlyConfigured naming the bad key."""
+    if not isinstance(raw, dict):
+        raise ImproperlyConfigured("REALTIME must be a dict")
+    known = {f.name: f.default for f in fields(RealtimeSettings)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ImproperlyConfigured(f"REALTIME has unknown keys: {', '.join(unknown)}")
+    return RealtimeSettings(**{k: _coerce(k, v, known[k]) for k, v in raw.items()})
+
+
+def get() -> RealtimeSettings:
+    """Return the validated REALTIME settings (read once, then cached)."""
+    global _cache
+    if _cache is None:
+        _cache = load(getattr(settings, "REALTIME", {}))
+    return _cache
+
+
+def _reset(*, setting: str, **kwargs: object) -> None:
+    global _cache
+    if setting in ("REALTIME", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS"):
+        _cache = None
+
+
+setting_changed.connect(_reset, dispatch_uid="realtime.conf.reset")

@@ -1,0 +1,375 @@
+"""A transport-agnostic SignalR connection: handshake, messages, timers, limits.
+
+A transport (WebSocket, Server-Sent Events, long polling) hands inbound bytes
+to `Connection.feed` and gives the connection a `Transport` to write frames
+to. Everything between (the handshake, parsing, the hub instance, keep-alive,
+limits) is the same for all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from redis.exceptions import RedisError
+
+from realtime import conf, dispatch, store
+from realtime.clients import GroupManager, HubClients
+from realtime.protocol import (
+    Ack,
+    CancelInvocation,
+    Close,
+    Completion,
+    HubMessage,
+    Invocation,
+    Ping,
+    ProtocolError,
+    Sequence,
+    StreamInvocation,
+    StreamItem,
+    encode_handshake_response,
+    get_protocol,
+    parse_handshake,
+)
+
+if TYPE_CHECKING:
+    from realtime.backplane import Backplane
+    from realtime.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+HANDSHAKE, OPEN, CLOSED = "handshake", "open", "closed"
+
+
+class Transport(Protocol):
+    """What a connection needs from the transport that carries it."""
+
+    name: str
+    text_only: bool
+
+    async def write(self, frame: bytes, binary: bool) -> None:
+        """Send one frame to the client."""
+
+    async def close(self) -> None:
+        """End the transport (the client sees the connection end)."""
+
+
+class Connection:
+    """One client connection to one hub, on whatever transport carries it."""
+
+    __slots__ = (
+        "_allowance",
+        "_buffer",
+        "_checked_at",
+        "_clients",
+        "_finished",
+        "_groups",
+        "_inbound",
+        "_inbound_task",
+        "backplane",
+        "connection_id",
+        "hub",
+        "hub_class",
+        "joined",
+        "last_received",
+        "last_sent",
+        "protocol",
+        "started",
+        "state",
+        "streams",
+        "token",
+        "token_expires",
+        "transport",
+        "user",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        hub_class: type[Hub],
+        user: Any,
+        user_id: str,
+        connection_id: str,
+        token: str,
+        transport: Transport,
+        backplane: Backplane,
+        token_expires: float | None = None,
+    ) -> None:
+        self.hub_class = hub_class
+        self.user = user
+        self.user_id = user_id
+        self.connection_id = connection_id
+        self.token = token
+        self.transport = transport
+        self.backplane = backplane
+        self.token_expires = token_expires
+        self.state = HANDSHAKE
+        self.protocol: Any = None
+        self.hub: Hub | None = None
+        self.joined: set[str] = set()
+        self.streams: dict[str, asyncio.Task] = {}
+        self.started = self.last_received = self.last_sent = time.monotonic()
+        self._buffer = b""
+        self._allowance = 2 * conf.get().MAX_INVOCATIONS_PER_SECOND
+        self._checked_at = self.started
+        self._clients: HubClients | None = None
+        self._groups: GroupManager | None = None
+        self._inbound: list[bytes] = []
+        self._inbound_task: asyncio.Task | None = None
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.connection_id} {self.hub_class.__name__} {self.state}>"
+
+    # The hub's view ----------------------------------------------------------
+
+    @property
+    def clients(self) -> HubClients:
+        """Audiences for this connection's hub (built on first use)."""
+        if self._clients is None:
+            self._clients = HubClients(self)
+        return self._clients
+
+    @property
+    def groups(self) -> GroupManager:
+        """Group membership of this connection (built on first use)."""
+        if self._groups is None:
+            self._groups = GroupManager(self)
+        return self._groups
+
+    # Inbound -----------------------------------------------------------------
+
+    async def feed(self, data: bytes) -> None:
+        """Handle one inbound frame or POST body, in order."""
+        if self.state == CLOSED:
+            return
+        self.last_received = time.monotonic()
+        limit = conf.get().MAX_MESSAGE_SIZE
+        if len(data) > limit:
+            await self.fail(f"Message of {len(data)} bytes exceeds the limit of {limit} bytes.")
+            return
+        try:
+            if self.state == HANDSHAKE:
+                data = await self._handshake(data)
+                if not data or self.state != OPEN:
+                    return
+            messages = self.protocol.parse(data, max_message_size=limit)
+        except ProtocolError as exc:
+            await self.fail(str(exc))
+            return
+        for message in messages:
+            if self.state != OPEN:
+                return
+            await self._handle(message)
+
+    def feed_soon(self, data: bytes) -> None:
+        """Queue data that arrived through another process (SSE/long-polling POST)."""
+        self._inbound.append(data)
+        if self._inbound_task is None or self._inbound_task.done():
+            self._inbound_task = asyncio.get_running_loop().create_task(self._drain_inbound())
+
+    async def _drain_inbound(self) -> None:
+        while self._inbound:
+            await self.feed(self._inbound.pop(0))
+
+    async def _handshake(self, data: bytes) -> bytes:
+        self._buffer += data
+        request, rest = parse_handshake(self._buffer)
+        if request is None:
+            if len(self._buffer) > 1024:
+                raise ProtocolError("Handshake request is too long.")
+            return b""
+        self._buffer = b""
+        try:
+            protocol = get_protocol(request.protocol, request.version)
+            if self.transport.text_only and protocol.transfer_format != "Text":
+                raise ProtocolError(
+                    f"Cannot use the '{protocol.name}' protocol on the current transport. "
+                    "The transport does not support 'Binary' transfer format."
+                )
+        except ProtocolError as exc:
+            logger.warning("handshake refused on %s: %s", self.connection_id, exc)
+            await self.transport.write(encode_handshake_response(str(exc)), False)
+            await self._end()
+            return b""
+        self.protocol = protocol
+        await self.transport.write(encode_handshake_response(None), False)
+        self.state = OPEN
+        self.hub = self.hub_class(self)
+        try:
+            await self.hub.on_connected()
+        except Exception:
+            logger.exception("on_connected failed for %s", self.connection_id)
+            await self.close("Connection closed with an error.")
+            return b""
+        logger.debug(
+            "connected %s to %s over %s/%s",
+            self.connection_id,
+            self.hub_class.__name__,
+            self.transport.name,
+            protocol.name,
+        )
+        return rest
+
+    async def _handle(self, message: HubMessage) -> None:
+        if isinstance(message, Invocation | StreamInvocation):
+            if not await self._admit(message):
+                return
+            if isinstance(message, StreamInvocation):
+                self._start_stream(message)
+            else:
+                reply = await dispatch.invoke(self.hub, message)
+                if reply is not None:
+                    await self.send(reply)
+        elif isinstance(message, CancelInvocation):
+            task = self.streams.pop(message.invocation_id, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(message, Ping):
+            pass
+        elif isinstance(message, Close):
+            logger.debug("client closed %s", self.connection_id)
+            await self._end()
+        elif isinstance(message, Completion | StreamItem):
+            await self.fail(
+                f"Unexpected {type(message).__name__} for invocation id "
+                f"{message.invocation_id!r}: the server made no such request."
+            )
+        elif isinstance(message, Ack | Sequence):
+            await self.fail("Stateful reconnect was not negotiated.")
+
+    async def _admit(self, message: Invocation | StreamInvocation) -> bool:
+        settings = conf.get()
+        invocation_id = message.invocation_id
+        if invocation_id is not None and len(invocation_id) > settings.MAX_INVOCATION_ID_LENGTH:
+            await self.fail("Invocation id is too long.")
+            return False
+        now = time.monotonic()
+        rate = settings.MAX_INVOCATIONS_PER_SECOND
+        self._allowance = min(2 * rate, self._allowance + (now - self._checked_at) * rate)
+        self._checked_at = now
+        if self._allowance < 1:
+            logger.warning("rate limit: refused %s on %s", message.target, self.connection_id)
+            if invocation_id is not None:
+                await self.send(
+                    Completion.with_error(invocation_id, "Too many invocations; slow down.")
+                )
+            return False
+        self._allowance -= 1
+        return True
+
+    def _start_stream(self, message: StreamInvocation) -> None:
+        if message.invocation_id in self.streams:
+            self.streams[message.invocation_id].cancel()
+        task = asyncio.get_running_loop().create_task(dispatch.stream(self.hub, message, self))
+        self.streams[message.invocation_id] = task
+        task.add_done_callback(lambda _t, i=message.invocation_id: self.streams.pop(i, None))
+
+    # Outbound ----------------------------------------------------------------
+
+    async def send(self, message: HubMessage) -> None:
+        """Encode and send one hub message."""
+        await self.write(self.protocol.encode(message))
+
+    async def write(self, frame: bytes) -> None:
+        """Send an already encoded frame (fan-out encodes once for everyone)."""
+        if self.state != OPEN:
+            return
+        self.last_sent = time.monotonic()
+        await self.transport.write(frame, self.protocol.transfer_format == "Binary")
+
+    def frame_for(self, frames: dict[str, bytes]) -> bytes | None:
+        """Pick this connection's encoding from a pre-encoded broadcast."""
+        if self.state != OPEN:
+            return None
+        return frames.get(self.protocol.name)
+
+    @property
+    def presence_member(self) -> str:
+        """This connection's entry in its user's presence set."""
+        return f"{self.hub_class.namespace}|{self.connection_id}"
+
+    def registration(self) -> store.Registration:
+        """This connection's registry entry."""
+        return store.Registration(
+            connection_id=self.connection_id,
+            hub=self.hub_class.namespace,
+            user_id=self.user_id,
+            owner=self.backplane.channel,
+            transport=self.transport.name,
+        )
+
+    # Lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make the connection reachable: local tables, registry, presence."""
+        await self.backplane.attach(self)
+        if self.user_id:
+            await store.presence_add(self.user_id, self.presence_member, conf.get().PRESENCE_TTL)
+            await self.groups.add(f"user:{self.user_id}")
+        if self.hub_class.allow_broadcast_to_all:
+            await self.groups.join_all()
+
+    async def tick(self, now: float) -> None:
+        """Run the timers: handshake timeout, keep-alive ping, idle client, token expiry."""
+        settings = conf.get()
+        if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
+            logger.warning("handshake timeout on %s", self.connection_id)
+            await self._end()
+        elif self.state == OPEN:
+            if now - self.last_received > settings.CLIENT_TIMEOUT:
+                logger.info("closing idle connection %s", self.connection_id)
+                await self.close(
+                    "Server timeout elapsed without receiving a message from the client."
+                )
+            elif self.token_expires is not None and time.time() >= self.token_expires:
+                logger.info("access token expired for %s", self.connection_id)
+                await self.close("The access token has expired.", allow_reconnect=True)
+            elif now - self.last_sent >= settings.KEEPALIVE_INTERVAL:
+                await self.send(Ping())
+
+    async def fail(self, reason: str) -> None:
+        """Close because the client broke the protocol or a limit."""
+        logger.warning("closing %s: %s", self.connection_id, reason)
+        await self.close(f"Connection closed with an error. {reason}")
+
+    async def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
+        """Send Close (when the handshake is done) and end the transport."""
+        if self.state == OPEN:
+            try:
+                await self.send(Close(error=error, allow_reconnect=allow_reconnect))
+            except Exception:
+                logger.debug("could not send Close to %s", self.connection_id, exc_info=True)
+        await self._end()
+
+    async def _end(self) -> None:
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        await self.transport.close()
+
+    async def closed(self, exception: Exception | None = None) -> None:
+        """Clean up after the transport ended; runs once."""
+        if self._finished:
+            return
+        self._finished = True
+        self.state = CLOSED
+        for task in list(self.streams.values()):
+            task.cancel()
+        if self.hub is not None:
+            hub, self.hub = self.hub, None
+            try:
+                await hub.on_disconnected(exception)
+            except Exception:
+                logger.exception("on_disconnected failed for %s", self.connection_id)
+        await self.backplane.detach(self)
+        try:
+            if self.user_id:
+                await store.presence_remove(self.user_id, self.presence_member)
+            await store.forget(self.token, self.connection_id)
+        except (OSError, RedisError):
+            logger.warning("could not clean up %s in Redis", self.connection_id, exc_info=True)
+        logger.debug("disconnected %s", self.connection_id)

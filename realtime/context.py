@@ -1,0 +1,183 @@
+"""Send client events from anywhere: hubs, views, signals, commands, workers.
+
+``hub_context(OrderHub).group("order:42").send("OrderStatusUpdated", ...)``
+from sync code, ``await ....asend(...)`` from async code. A broadcast is
+encoded once (JSON and MessagePack) by the sender and travels as one
+channel-layer message per server process that holds members of the audience;
+that process writes the ready frame to each local member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
+
+from realtime import metrics, store
+from realtime.protocol import PROTOCOLS
+
+if TYPE_CHECKING:
+    from realtime.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
+ALL = "\x00all"
+
+
+class DeliveryError(Exception):
+    """A client event could not be handed to every server that should get it."""
+
+
+def layer_group_name(namespace: str, name: str) -> str:
+    """Map a public group name ("order:42") to a channel-layer-safe one.
+
+    A readable, sanitised part plus a short hash of the exact name: satisfies
+    Channels' ``^[a-zA-Z0-9\\-_.]+$`` under 100 characters, cannot collide
+    ("order:42" and "order_42" differ), and namespaces each hub.
+    """
+    digest = hashlib.blake2s(f"{namespace}\x00{name}".encode(), digest_size=5).hexdigest()
+    readable = _UNSAFE.sub("-", name).strip("-")[:40] or "g"
+    return f"{_UNSAFE.sub('-', namespace)[:40]}.{readable}.{digest}"
+
+
+def encode_frames(target: str, arguments: Iterable[Any]) -> dict[str, bytes]:
+    """Encode one client event in every protocol, once."""
+    arguments = list(arguments)
+    return {
+        name: protocol.encode_invocation_frame(target, arguments)
+        for name, protocol in PROTOCOLS.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a client event goes to: groups (incl. users) or connection ids."""
+
+    kind: str  # "groups" or "connections"
+    names: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+async def _send(layer: Any, process: str, message: dict, target: str) -> bool:
+    try:
+        await layer.send(process, message)
+    except ChannelFull:
+        metrics.increment("messages_dropped")
+        logger.warning("dropped %s: the channel of process %s is full", target, process)
+        return False
+    return True
+
+
+async def deliver(namespace: str, audience: Audience, target: str, arguments: Iterable[Any]) -> int:
+    """Send a client event to an audience; return how many processes got it.
+
+    Raise DeliveryError when Redis cannot be reached or a process's channel
+    is full, after trying every process, so the caller can keep its record
+    pending and retry.
+    """
+    frames = encode_frames(target, arguments)
+    layer = get_channel_layer()
+    batches: dict[str, list[str]] = {}
+    try:
+        if audience.kind == "connections":
+            for connection_id in audience.names:
+                owner = await store.owner_of(connection_id)
+                if owner:
+                    batches.setdefault(owner, []).append(connection_id)
+            kind, key = "rt.conn", "cs"
+        else:
+            for name in audience.names:
+                group = layer_group_name(namespace, name)
+                for process in await store.group_processes(group):
+                    batches.setdefault(process, []).append(group)
+            kind, key = "rt.groups", "gs"
+        delivered = 0
+        for process, names in batches.items():
+            message = {"type": kind, key: names, "f": frames, "x": list(audience.exclude)}
+            delivered += await _send(layer, process, message, target)
+    except (RedisError, OSError) as exc:
+        metrics.increment("send_failures")
+        logger.warning("could not send %s: Redis unavailable (%s)", target, type(exc).__name__)
+        raise DeliveryError(f"Could not send {target}: Redis is unavailable.") from exc
+    if delivered < len(batches):
+        metrics.increment("send_failures")
+        raise DeliveryError(
+            f"Could not send {target} to {len(batches) - delivered} of {len(batches)} servers."
+        )
+    return delivered
+
+
+class ClientProxy:
+    """An audience seen from outside a hub: ``send`` (sync) and ``asend``."""
+
+    __slots__ = ("_audience", "_namespace")
+
+    def __init__(self, namespace: str, audience: Audience) -> None:
+        self._namespace = namespace
+        self._audience = audience
+
+    async def asend(self, target: str, *arguments: Any) -> int:
+        """Send a client event from async code."""
+        return await deliver(self._namespace, self._audience, target, arguments)
+
+    def send(self, target: str, *arguments: Any) -> int:
+        """Send a client event from sync code (views, signals, commands)."""
+        return async_to_sync(self.asend)(target, *arguments)
+
+
+class HubContext:
+    """The audiences of one hub, for code that is not a hub method."""
+
+    def __init__(self, namespace: str, *, allow_all: bool = False) -> None:
+        self.namespace = namespace
+        self._allow_all = allow_all
+
+    def group(self, name: str) -> ClientProxy:
+        """Every connection in the group."""
+        return ClientProxy(self.namespace, Audience("groups", (name,)))
+
+    def groups(self, names: Iterable[str]) -> ClientProxy:
+        """Every connection in any of the groups (each once per process)."""
+        return ClientProxy(self.namespace, Audience("groups", tuple(names)))
+
+    def user(self, user_id: object) -> ClientProxy:
+        """Every connection of one user, on every server."""
+        return ClientProxy(self.namespace, Audience("groups", (f"user:{user_id}",)))
+
+    def users(self, user_ids: Iterable[object]) -> ClientProxy:
+        """Every connection of each user."""
+        return ClientProxy(self.namespace, Audience("groups", tuple(f"user:{u}" for u in user_ids)))
+
+    def connection(self, connection_id: str) -> ClientProxy:
+        """One connection, by its public id."""
+        return ClientProxy(self.namespace, Audience("connections", (connection_id,)))
+
+    @property
+    def all(self) -> ClientProxy:
+        """Every connection of the hub: only for hubs that opt in."""
+        if not self._allow_all:
+            raise PermissionError(
+                f"Hub {self.namespace!r} does not allow broadcasts to all clients; "
+                "set allow_broadcast_to_all = True or send to a group."
+            )
+        return ClientProxy(self.namespace, Audience("groups", (ALL,)))
+
+
+def hub_context(hub: type[Hub] | str) -> HubContext:
+    """Return the audiences of a hub (class or namespace) for code outside hubs.
+
+    Passing the namespace string lets a services module address its hub
+    without importing the hub module (which imports the services).
+    """
+    if isinstance(hub, str):
+        return HubContext(hub)
+    return HubContext(hub.namespace, allow_all=hub.allow_broadcast_to_all)

@@ -1,0 +1,106 @@
+"""Run invocations and streams on a hub; map every outcome to a message.
+
+A HubException's message reaches the caller. Any other exception is logged
+with its traceback and the caller gets a generic error, so no internals leak
+and the connection stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from realtime.binding import BindingError, bind
+from realtime.hub import Hub, HubException, HubMethod
+from realtime.protocol import Completion, Invocation, StreamInvocation, StreamItem
+
+if TYPE_CHECKING:
+    from realtime.connection import Connection
+
+logger = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _resolve(hub: Hub, message: Invocation | StreamInvocation, streaming: bool) -> tuple:
+    method: HubMethod | None = type(hub).find_method(message.target)
+    if method is None:
+        raise _Refused(f"Unknown hub method '{message.target}'")
+    if method.streaming != streaming:
+        kind = "a streaming" if method.streaming else "a non-streaming"
+        how = "StreamInvocation" if method.streaming else "Invocation"
+        raise _Refused(
+            f"The client attempted to invoke {kind} hub method '{method.target}' "
+            f"without using {how}."
+        )
+    if message.stream_ids:
+        raise _Refused("Client-to-server streaming is not supported.")
+    try:
+        arguments = bind(method, message.arguments)
+    except BindingError as exc:
+        raise _Refused(
+            f"Failed to invoke '{method.target}' due to an error on the server. {exc}"
+        ) from None
+    return method, arguments
+
+
+def _hub_error(target: str, exc: HubException) -> str:
+    return f"An unexpected error occurred invoking '{target}' on the server. HubException: {exc}"
+
+
+def _generic_error(target: str) -> str:
+    return f"An unexpected error occurred invoking '{target}' on the server."
+
+
+async def invoke(hub: Hub, message: Invocation) -> Completion | None:
+    """Run an Invocation; return its Completion (None when non-blocking)."""
+    invocation_id = message.invocation_id
+    try:
+        method, arguments = _resolve(hub, message, streaming=False)
+        result = await getattr(hub, method.name)(*arguments)
+    except _Refused as exc:
+        logger.info("refused %s: %s", message.target, exc.message)
+        error = exc.message
+    except HubException as exc:
+        logger.info("hub refused %s: %s", message.target, exc)
+        error = _hub_error(message.target, exc)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("hub method %s failed", message.target)
+        error = _generic_error(message.target)
+    else:
+        if invocation_id is None:
+            return None
+        if result is None:
+            return Completion.void(invocation_id)
+        return Completion.with_result(invocation_id, result)
+    if invocation_id is None:
+        return None
+    return Completion.with_error(invocation_id, error)
+
+
+async def stream(hub: Hub, message: StreamInvocation, connection: Connection) -> None:
+    """Run a streaming method: StreamItems, then one Completion (none if cancelled)."""
+    invocation_id = message.invocation_id
+    try:
+        method, arguments = _resolve(hub, message, streaming=True)
+        async for item in getattr(hub, method.name)(*arguments):
+            await connection.send(StreamItem(invocation_id, item))
+    except asyncio.CancelledError:
+        logger.debug("stream %s cancelled", message.target)
+        raise
+    except _Refused as exc:
+        await connection.send(Completion.with_error(invocation_id, exc.message))
+    except HubException as exc:
+        await connection.send(Completion.with_error(invocation_id, _hub_error(message.target, exc)))
+    except Exception:
+        logger.exception("stream %s failed", message.target)
+        await connection.send(Completion.with_error(invocation_id, _generic_error(message.target)))
+    else:
+        await connection.send(Completion.void(invocation_id))

@@ -1,0 +1,392 @@
+"""The only module that knows Redis keys.
+
+Everything the instances of a deployment share lives here: the connection
+registry (token -> connection id, hub, user, owning process), which process
+holds members of which group, presence (user -> connections, with expiry),
+long-poll buffers and per-connection locks. Every operation is atomic on the
+Redis side (one command, MULTI, or a Lua script); nothing reads a value,
+changes it in Python and writes it back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import weakref
+from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+PREFIX = "rt"
+
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, Redis]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def key(*parts: str | int) -> str:
+    """Build a Redis key: every key of the package goes through here."""
+    return ":".join((PREFIX, *map(str, parts)))
+
+
+def _secret(token: str) -> str:
+    # Connection tokens are secrets: only a digest of one is ever a key name,
+    # so `redis-cli monitor` and key dumps never show a usable token.
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def client() -> Redis:
+    """Return the Redis client of the running event loop (one pool per loop)."""
+    loop = get_running_loop()
+    url = settings.REDIS_URL
+    cached = _clients.get(loop)
+    if cached is None or cached[0] != url:
+        redis = Redis.from_url(
+            url,
+            max_connections=2000,
+            socket_timeout=None,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
+        _clients[loop] = (url, redis)
+        _close_with(loop, redis)
+        return redis
+    return cached[1]
+
+
+def _close_with(loop: AbstractEventLoop, redis: Redis) -> None:
+    # Sync callers (async_to_sync) run each call on a short-lived loop; close
+    # the loop's pool with it, as channels_redis does for its own pools.
+    original = loop.close
+
+    def close() -> None:
+        if not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(redis.aclose())
+        original()
+
+    loop.close = close  # type: ignore[method-assign]
+
+
+# Connection registry -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the registry holds for one connection token."""
+
+    connection_id: str
+    hub: str
+    user_id: str
+    owner: str
+    transport: str
+
+
+_CLAIM = """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= '' then return 1 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'transport', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+return 2
+"""
+
+CLAIMED, UNKNOWN, CONFLICT = "claimed", "unknown", "conflict"
+
+
+async def register(
+    token: str, *, connection_id: str, hub: str, user_id: str, ttl: float, owner: str = ""
+) -> None:
+    """Record a negotiated (or directly opened) connection."""
+    redis = client()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            key("conn", _secret(token)),
+            mapping={"id": connection_id, "hub": hub, "user": user_id, "owner": owner},
+        )
+        pipe.expire(key("conn", _secret(token)), int(ttl) + 1)
+        if owner:
+            pipe.set(key("cid", connection_id), owner, ex=int(ttl) + 1)
+        await pipe.execute()
+
+
+async def claim(token: str, *, connection_id: str, owner: str, transport: str, ttl: float) -> str:
+    """Bind a negotiated token to the process that will run it.
+
+    Return CLAIMED, UNKNOWN (no such token) or CONFLICT (already bound).
+    """
+    result = await client().eval(
+        _CLAIM,
+        2,
+        key("conn", _secret(token)),
+        key("cid", connection_id),
+        owner,
+        transport,
+        int(ttl) + 1,
+    )
+    return {0: UNKNOWN, 1: CONFLICT, 2: CLAIMED}[int(result)]
+
+
+async def lookup(token: str) -> Registration | None:
+    """Return the registration of `token`, or None."""
+    raw = await client().hgetall(key("conn", _secret(token)))
+    if not raw:
+        return None
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+    return Registration(
+        connection_id=data.get("id", ""),
+        hub=data.get("hub", ""),
+        user_id=data.get("user", ""),
+        owner=data.get("owner", ""),
+        transport=data.get("transport", ""),
+    )
+
+
+async def owner_of(connection_id: str) -> str | None:
+    """Return the process channel that runs `connection_id`, or None."""
+    raw = await client().get(key("cid", connection_id))
+    return raw.decode() if raw else None
+
+
+async def forget(token: str, connection_id: str) -> None:
+    """Remove a connection from the registry."""
+    await client().delete(key("conn", _secret(token)), key("cid", connection_id))
+
+
+async def refresh_registrations(
+    entries: Iterable[Registration], tokens: Iterable[str], ttl: float
+) -> None:
+    """Re-write the registry entries of live connections (survives a Redis restart)."""
+    redis = client()
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry, token in zip(entries, tokens, strict=True):
+            name = key("conn", _secret(token))
+            pipe.hset(
+                name,
+                mapping={
+                    "id": entry.connection_id,
+                    "hub": entry.hub,
+                    "user": entry.user_id,
+                    "owner": entry.owner,
+                    "transport": entry.transport,
+                },
+            )
+            pipe.expire(name, int(ttl) + 1)
+            pipe.set(key("cid", entry.connection_id), entry.owner, ex=int(ttl) + 1)
+        await pipe.execute()
+
+
+async def touch_poll(token: str) -> None:
+    """Note that a long-polling client polled just now."""
+    await client().set(key("lp", _secret(token), "seen"), int(time.time()), ex=3600)
+
+
+async def last_poll(token: str) -> float:
+    """Return when the client of `token` last polled (epoch seconds, 0 if never)."""
+    raw = await client().get(key("lp", _secret(token), "seen"))
+    return float(raw) if raw else 0.0
+
+
+# Processes -----------------------------------------------------------------
+
+
+async def heartbeat(process: str, ttl: float) -> None:
+    """Mark a process channel alive for `ttl` seconds."""
+    await client().set(key("proc", process), 1, ex=int(ttl) + 1)
+
+
+async def is_alive(process: str) -> bool:
+    """Return whether a process channel has sent a heartbeat recently."""
+    return bool(await client().exists(key("proc", process)))
+
+
+async def process_gone(process: str) -> None:
+    """Remove a process's heartbeat (clean shutdown)."""
+    await client().delete(key("proc", process))
+
+
+# Groups: which processes hold local members --------------------------------
+
+_LIVE_MEMBERS = """
+local members = redis.call('SMEMBERS', KEYS[1])
+local live = {}
+for _, m in ipairs(members) do
+  if redis.call('EXISTS', ARGV[1] .. m) == 1 then
+    table.insert(live, m)
+  else
+    redis.call('SREM', KEYS[1], m)
+  end
+end
+return live
+"""
+
+
+async def add_to_group(group: str, process: str) -> None:
+    """Record that `process` holds members of `group`."""
+    await client().sadd(key("group", group), process)
+
+
+async def discard_from_group(group: str, process: str) -> None:
+    """Record that `process` holds no more members of `group`."""
+    await client().srem(key("group", group), process)
+
+
+async def add_to_groups(groups: Iterable[str], process: str) -> None:
+    """Record again every group a process holds members of (after a Redis restart)."""
+    redis = client()
+    async with redis.pipeline(transaction=False) as pipe:
+        for group in groups:
+            pipe.sadd(key("group", group), process)
+        await pipe.execute()
+
+
+async def group_processes(group: str) -> list[str]:
+    """Return the live processes holding members of `group` (prunes dead ones)."""
+    live = await client().eval(_LIVE_MEMBERS, 1, key("group", group), key("proc", ""))
+    return [m.decode() for m in live]
+
+
+# Presence ------------------------------------------------------------------
+
+_PRESENCE_ADD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('ZADD', KEYS[2], top[2], ARGV[3])
+return 1
+"""
+
+_PRESENCE_REMOVE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #top == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+else
+  redis.call('ZADD', KEYS[2], top[2], ARGV[3])
+end
+return 1
+"""
+
+
+async def presence_add(user_id: str, member: str, ttl: float) -> None:
+    """Add a connection (`hub|connection_id`) to a user's presence."""
+    expires = time.time() + ttl
+    await client().eval(
+        _PRESENCE_ADD,
+        2,
+        key("presence", user_id),
+        key("online"),
+        member,
+        expires,
+        user_id,
+        int(ttl) + 1,
+    )
+
+
+async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> None:
+    """Push the expiry of live connections (user_id, member) forward."""
+    expires = time.time() + ttl
+    redis = client()
+    async with redis.pipeline(transaction=False) as pipe:
+        for user_id, member in entries:
+            pipe.eval(
+                _PRESENCE_ADD,
+                2,
+                key("presence", user_id),
+                key("online"),
+                member,
+                expires,
+                user_id,
+                int(ttl) + 1,
+            )
+        await pipe.execute()
+
+
+async def presence_remove(user_id: str, member: str) -> None:
+    """Remove a connection from a user's presence."""
+    await client().eval(
+        _PRESENCE_REMOVE, 2, key("presence", user_id), key("online"), member, time.time(), user_id
+    )
+
+
+async def connections_of(user_id: str) -> list[str]:
+    """Return the live connections (`hub|connection_id`) of a user."""
+    raw = await client().zrangebyscore(key("presence", user_id), time.time(), "+inf")
+    return [m.decode() for m in raw]
+
+
+async def online_users() -> list[str]:
+    """Return the ids of users with at least one live connection."""
+    raw = await client().zrangebyscore(key("online"), time.time(), "+inf")
+    return [m.decode() for m in raw]
+
+
+# Long polling --------------------------------------------------------------
+
+
+async def buffer_frames(token: str, frames: list[bytes], *, limit: int, ttl: float) -> bool:
+    """Append frames for a long-polling client; False if the buffer is full."""
+    redis = client()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(key("lp", _secret(token)), *frames)
+        pipe.expire(key("lp", _secret(token)), int(ttl) + 1)
+        length, _ = await pipe.execute()
+    return length <= limit
+
+
+async def take_frames(token: str, timeout: float) -> list[bytes]:
+    """Wait up to `timeout` seconds for buffered frames and take them all."""
+    redis = client()
+    first = await redis.blpop([key("lp", _secret(token))], timeout=timeout)
+    if first is None:
+        return []
+    rest = await redis.lpop(key("lp", _secret(token)), 10_000) or []
+    return [first[1], *rest]
+
+
+async def set_current_poll(token: str, poll_id: str) -> None:
+    """Make `poll_id` the connection's current poll (older ones end with 204)."""
+    await client().set(key("lp", _secret(token), "poll"), poll_id, ex=3600)
+
+
+async def current_poll(token: str) -> str | None:
+    """Return the id of the connection's current poll."""
+    raw = await client().get(key("lp", _secret(token), "poll"))
+    return raw.decode() if raw else None
+
+
+async def drop_buffer(token: str) -> None:
+    """Delete a long-polling connection's buffer and poll bookkeeping."""
+    await client().delete(
+        key("lp", _secret(token)),
+        key("lp", _secret(token), "poll"),
+        key("lp", _secret(token), "seen"),
+    )
+
+
+async def try_lock(name: str, token: str, ttl: float) -> bool:
+    """Take a short lock (e.g. one POST at a time per connection)."""
+    return bool(
+        await client().set(key("lock", name, _secret(token)), 1, nx=True, px=int(ttl * 1000))
+    )
+
+
+async def unlock(name: str, token: str) -> None:
+    """Release a lock taken with try_lock."""
+    await client().delete(key("lock", name, _secret(token)))
+
+
+async def ping() -> bool:
+    """Return whether Redis answers."""
+    return bool(await client().ping())

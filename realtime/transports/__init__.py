@@ -1,0 +1,1 @@
+"""Transports: move frames between HTTP or WebSockets and a Connection."""

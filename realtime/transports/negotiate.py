@@ -1,0 +1,60 @@
+"""``POST <hub>/negotiate``: hand out a connection id and the transports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.generic.http import AsyncHttpConsumer
+
+from realtime import conf, store
+from realtime.auth import query_param
+from realtime.transports.opening import NO_LAYER, Refusal, identify, new_id, refuse
+
+TRANSPORTS = [
+    {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
+    {"transport": "ServerSentEvents", "transferFormats": ["Text"]},
+    {"transport": "LongPolling", "transferFormats": ["Text", "Binary"]},
+]
+JSON_HEADERS = [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")]
+
+
+class NegotiateConsumer(AsyncHttpConsumer):
+    """Answer negotiate versions 0 and 1; 401 (never a redirect) when anonymous."""
+
+    channel_layer_alias = NO_LAYER
+    hub_class: Any = None
+
+    async def _reply(self, status: int, payload: dict) -> None:
+        await self.send_response(status, json.dumps(payload).encode(), headers=JSON_HEADERS)
+
+    async def handle(self, body: bytes) -> None:
+        if self.scope["method"] != "POST":
+            refuse(self.scope, Refusal(405, "negotiate needs POST"))
+            await self._reply(405, {"error": "Negotiate requires POST."})
+            return
+        identity = await identify(self.scope, self.hub_class)
+        if isinstance(identity, Refusal):
+            await self._reply(identity.status, {"error": identity.reason})
+            return
+        try:
+            version = min(max(int(query_param(self.scope, "negotiateVersion") or 0), 0), 1)
+        except ValueError:
+            version = 0
+        connection_id = new_id()
+        token = new_id() if version >= 1 else connection_id
+        await store.register(
+            token,
+            connection_id=connection_id,
+            hub=self.hub_class.namespace,
+            user_id=identity.user_id,
+            ttl=conf.get().NEGOTIATE_TTL,
+        )
+        payload: dict[str, Any] = {
+            "connectionId": connection_id,
+            "negotiateVersion": version,
+            "availableTransports": TRANSPORTS,
+        }
+        if version >= 1:
+            payload["connectionToken"] = token
+        await self._reply(200, payload)

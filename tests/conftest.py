@@ -1,0 +1,68 @@
+"""Shared fixtures: a real Redis for the session, users, a fast hasher."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from config.embedded_redis import EmbeddedRedis
+from config.environment import channel_layers
+from realtime.backplane import stop_backplane
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "run" / "tests"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real Redis: REDIS_URL when given, else an embedded redis-server."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _use_redis(redis_url):
+    """Point the channel layer and the realtime store at the session's Redis."""
+    override = override_settings(
+        REDIS_URL=redis_url,
+        CHANNEL_LAYERS=channel_layers(redis_url),
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    override.enable()
+    yield
+    override.disable()
+
+
+@pytest.fixture
+def customer(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-1")
+
+
+@pytest.fixture
+def other_customer(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-1")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "sam", password="sam-pass-1", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture(autouse=True)
+async def _stop_backplane():
+    """Stop the backplane an async test started (one per event loop).
+
+    Only one event loop at a time may receive on the channel layer, and each
+    async test has its own loop.
+    """
+    yield
+    await stop_backplane()

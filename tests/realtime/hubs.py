@@ -1,0 +1,63 @@
+"""Test-only hubs that exercise every part of the realtime layer."""
+
+import asyncio
+
+from realtime import AuthenticatedHub, Hub, HubException, hub_method
+
+
+class EchoHub(Hub):
+    """Open to anonymous clients; covers results, errors, groups and streams."""
+
+    async def echo(self, value):
+        return value
+
+    async def add(self, a: int, b: int) -> int:
+        return a + b
+
+    async def refuse(self, reason: str) -> None:
+        raise HubException(reason)
+
+    async def crash(self) -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    async def notify_me(self, text: str) -> None:
+        await self.clients.caller.send("Notified", text)
+
+    async def join(self, group: str) -> None:
+        await self.groups.add(group)
+
+    async def leave(self, group: str) -> None:
+        await self.groups.discard(group)
+
+    async def shout(self, group: str, text: str) -> None:
+        await self.clients.group(group).send("Shouted", group, text)
+
+    async def whoami(self) -> str:
+        return self.connection_id
+
+    async def counter(self, count: int, delay_ms: int = 0):
+        for i in range(count):
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
+            yield i
+
+    async def failing_stream(self):
+        yield 1
+        raise HubException("stream refused")
+
+    @hub_method("Legacy_Name")
+    async def renamed(self) -> str:
+        return "renamed"
+
+    def not_exposed(self) -> None:
+        """Sync methods are never hub methods."""
+
+    async def _private(self) -> None:
+        """Underscore methods are never hub methods."""
+
+
+class SecureHub(AuthenticatedHub):
+    """Needs a session or an access token."""
+
+    async def whoami(self) -> str:
+        return self.user.get_username()

@@ -1,0 +1,134 @@
+import pytest
+
+from realtime.protocol import (
+    PROTOCOLS,
+    HandshakeRequest,
+    JsonHubProtocol,
+    MessagePackHubProtocol,
+    Ping,
+    ProtocolError,
+    encode_handshake_response,
+    get_protocol,
+    parse_handshake,
+)
+
+
+def test_parse_handshake_reads_json_request():
+    request, rest = parse_handshake(b'{"protocol":"json","version":1}\x1e')
+
+    assert request == HandshakeRequest(protocol="json", version=1)
+    assert rest == b""
+
+
+def test_parse_handshake_returns_messages_that_followed_in_the_same_frame():
+    """The JS client may send its first hub message in the handshake's frame."""
+    frame = b'{"protocol":"messagepack","version":1}\x1e\x02\x91\x06'
+
+    request, rest = parse_handshake(frame)
+
+    assert request == HandshakeRequest(protocol="messagepack", version=1)
+    assert rest == b"\x02\x91\x06"
+    assert MessagePackHubProtocol().parse(rest) == [Ping()]
+
+
+def test_parse_handshake_accepts_whitespace_and_extra_properties():
+    frame = b'{\n  "protocol": "json",\n  "version": 1,\n  "extra": [1]\n}\x1e'
+
+    assert parse_handshake(frame) == (HandshakeRequest("json", 1), b"")
+
+
+@pytest.mark.parametrize("buffer", [b"", b"{", b'{"protocol":"json","version":1}'])
+def test_parse_handshake_waits_for_the_record_separator(buffer):
+    assert parse_handshake(buffer) == (None, buffer)
+
+
+def test_parse_handshake_accepts_bytearray():
+    assert parse_handshake(bytearray(b'{"protocol":"json","version":1}\x1e{')) == (
+        HandshakeRequest("json", 1),
+        b"{",
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        pytest.param(b'{"protocol":"j\xffson","version":1}', "not valid UTF-8", id="utf8"),
+        pytest.param(b'{"protocol":"json",', "not valid JSON", id="truncated-json"),
+        pytest.param(b"", "not valid JSON", id="empty"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested too deeply", id="deep"),
+        pytest.param(b'["json",1]', "must be a JSON object", id="array"),
+        pytest.param(b'"json"', "must be a JSON object", id="string"),
+        pytest.param(b'{"version":1}', "'protocol'", id="missing-protocol"),
+        pytest.param(b'{"protocol":null,"version":1}', "'protocol'", id="null-protocol"),
+        pytest.param(b'{"protocol":1,"version":1}', "'protocol'", id="int-protocol"),
+        pytest.param(b'{"protocol":"json"}', "'version'", id="missing-version"),
+        pytest.param(b'{"protocol":"json","version":"1"}', "'version'", id="str-version"),
+        pytest.param(b'{"protocol":"json","version":true}', "'version'", id="bool-version"),
+        pytest.param(b'{"protocol":"json","version":1.0}', "'version'", id="float-version"),
+        pytest.param(b'{"type":6}', "'protocol'", id="hub-message-first"),
+    ],
+)
+def test_parse_handshake_refuses_invalid_requests(record, message):
+    with pytest.raises(ProtocolError, match=message):
+        parse_handshake(record + b"\x1e")
+
+
+def test_parse_handshake_enforces_max_size_before_and_after_the_separator():
+    request = b'{"protocol":"json","version":1}'
+
+    assert parse_handshake(request + b"\x1e", max_size=len(request)) == (
+        HandshakeRequest("json", 1),
+        b"",
+    )
+    with pytest.raises(ProtocolError, match="exceeds the limit of 10 bytes"):
+        parse_handshake(request + b"\x1e", max_size=10)
+    with pytest.raises(ProtocolError, match="exceeds the limit of 10 bytes"):
+        parse_handshake(b" " * 11, max_size=10)
+    assert parse_handshake(b" " * 10, max_size=10) == (None, b" " * 10)
+
+
+def test_encode_handshake_response_without_error_is_an_empty_object():
+    assert encode_handshake_response() == b"{}\x1e"
+
+
+def test_encode_handshake_response_carries_the_error():
+    response = encode_handshake_response("The protocol 'xml' is not supported.")
+
+    assert response == b'{"error":"The protocol \'xml\' is not supported."}\x1e'
+
+
+def test_encode_handshake_response_stays_ascii_json_for_any_text():
+    assert encode_handshake_response("caf\xe9 \ud800") == b'{"error":"caf\\u00e9 \\ud800"}\x1e'
+
+
+@pytest.mark.parametrize(
+    ("name", "protocol_class"),
+    [("json", JsonHubProtocol), ("messagepack", MessagePackHubProtocol)],
+)
+def test_get_protocol_returns_the_registered_instance(name, protocol_class):
+    protocol = get_protocol(name, 1)
+
+    assert isinstance(protocol, protocol_class)
+    assert protocol is PROTOCOLS[name]
+    assert protocol.name == name
+
+
+def test_protocols_declare_their_transfer_format():
+    assert PROTOCOLS["json"].transfer_format == "Text"
+    assert PROTOCOLS["messagepack"].transfer_format == "Binary"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "message"),
+    [
+        ("xyz", 1, "The protocol 'xyz' is not supported."),
+        ("JSON", 1, "The protocol 'JSON' is not supported."),
+        ("json", 2, "The server does not support version 2 of the 'json' protocol."),
+        ("messagepack", 0, "The server does not support version 0 of the 'messagepack' protocol."),
+    ],
+)
+def test_get_protocol_refuses_with_the_aspnet_messages(name, version, message):
+    with pytest.raises(ProtocolError) as excinfo:
+        get_protocol(name, version)
+
+    assert str(excinfo.value) == message
