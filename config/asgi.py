@@ -18,6 +18,6 @@ except ConfigurationError as exc:
     sys.stderr.write(f"Configuration error: {exc}\n")
     raise SystemExit(2) from None
 
-from config.routing import HUBS, build_application  # noqa: E402  (needs apps loaded)
+from config.routing import HUBS, build_application
 
 application = build_application(HUBS, django_application)

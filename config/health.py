@@ -34,5 +34,8 @@ async def healthz(request):
     """Answer 200 when the database and Redis both answer, else 503 naming the failure."""
     database = await sync_to_async(_database_ok)()
     redis = await _redis_ok()
-    body = {"database": "ok" if database else "unavailable", "redis": "ok" if redis else "unavailable"}
+    body = {
+        "database": "ok" if database else "unavailable",
+        "redis": "ok" if redis else "unavailable",
+    }
     return JsonResponse(body, status=200 if database and redis else 503)

@@ -29,6 +29,8 @@ def build_application(hubs, django_application):
     return ProtocolTypeRouter(
         {
             "http": URLRouter([*http_routes(hubs), re_path(r"", django_application)]),
-            "websocket": URLRouter([*websocket_routes(hubs), re_path(r"", refuse_unknown_websocket)]),
+            "websocket": URLRouter(
+                [*websocket_routes(hubs), re_path(r"", refuse_unknown_websocket)]
+            ),
         }
     )

@@ -107,7 +107,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/signalr", BASE_DIR / "node_modules/@microsoft/signalr/dist/browser"),
-    ("vendor/signalr-msgpack", BASE_DIR / "node_modules/@microsoft/signalr-protocol-msgpack/dist/browser"),
+    (
+        "vendor/signalr-msgpack",
+        BASE_DIR / "node_modules/@microsoft/signalr-protocol-msgpack/dist/browser",
+    ),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -134,7 +137,9 @@ except ValueError as exc:
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+)
 X_FRAME_OPTIONS = "DENY"
 
 # LOGGING ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
 from realtime import conf, metrics, store
@@ -30,7 +30,9 @@ class Backplane:
     """Local connection and group tables of one event loop, and its Redis channel."""
 
     def __init__(self) -> None:
-        self.layer: Any = get_channel_layer()
+        # A layer instance of its own: channels_redis binds its receive
+        # machinery to one event loop, and the backplane is per loop.
+        self.layer: Any = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.channel = ""
         self.connections: dict[str, Connection] = {}
         self.groups: dict[str, set[Connection]] = {}
@@ -51,6 +53,7 @@ class Backplane:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.layer.close_pools()
 
     # Local tables ------------------------------------------------------------
 

@@ -10,3 +10,8 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghij
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from config.settings import *  # noqa: F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: concurrent workers then wait on the
+    # write lock (WAL, IMMEDIATE, busy timeout) as they do in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "run" / "test-db.sqlite3")}  # noqa: F405

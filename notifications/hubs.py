@@ -1,0 +1,61 @@
+"""NotificationHub at /hubs/notifications: the seed's hub, authorised for real."""
+
+from channels.db import database_sync_to_async
+
+from notifications import events, payloads, services
+from notifications.events import STAFF_GROUP, UNREAD_COUNT_UPDATED, topic_group
+from notifications.models import Notification, Topic
+from realtime import AuthenticatedHub, HubException
+
+MAX_PAGE = 50
+
+
+class NotificationHub(AuthenticatedHub):
+    """Live notifications. Every connection is in its user's group (``user:<id>``)."""
+
+    namespace = events.HUB
+
+    async def on_connected(self) -> None:
+        if self.user.is_staff:
+            await self.groups.add(STAFF_GROUP)
+        async for slug in (
+            Topic.objects.subscribable_by(self.user)
+            .filter(subscribers=self.user)
+            .values_list("slug", flat=True)
+        ):
+            await self.groups.add(topic_group(slug))
+        count = await Notification.objects.unread_for(self.user).acount()
+        await self.clients.caller.send(UNREAD_COUNT_UPDATED, count)
+
+    async def mark_as_read(self, notification_id: int) -> None:
+        """Mark one of the caller's notifications read; every tab of the user hears it."""
+        marked = await database_sync_to_async(services.mark_as_read)(
+            user=self.user, notification_id=notification_id
+        )
+        if not marked:
+            raise HubException("Notification not found")
+
+    async def mark_all_as_read(self) -> int:
+        """Mark every notification of the caller read; return how many changed."""
+        return await database_sync_to_async(services.mark_all_as_read)(user=self.user)
+
+    async def subscribe_to_topic(self, topic: str) -> None:
+        """Join a topic the caller may see (the topic's access rule decides)."""
+        subscribed = await database_sync_to_async(services.subscribe)(user=self.user, slug=topic)
+        if not subscribed:
+            raise HubException("Not authorized for this topic")
+        await self.groups.add(topic_group(topic))
+
+    async def unsubscribe_from_topic(self, topic: str) -> None:
+        """Leave a topic."""
+        await database_sync_to_async(services.unsubscribe)(user=self.user, slug=topic)
+        await self.groups.discard(topic_group(topic))
+
+    async def get_notifications(self, after_id: int | None = None, limit: int = 20) -> list[dict]:
+        """Return the caller's notifications newer than `after_id` (catch-up after reconnect)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise HubException(f"limit must be between 1 and {MAX_PAGE}")
+        rows = Notification.objects.for_user(self.user)
+        if after_id is not None:
+            rows = rows.filter(pk__gt=after_id).order_by("pk")
+        return [payloads.notification(n) async for n in rows[:limit]]

@@ -1,0 +1,206 @@
+"""Every write with consequences for notifications: persist, commit, publish.
+
+A notification is a row before it is a message. Publishing is scheduled with
+``transaction.on_commit`` and is idempotent: a row is published once, under a
+short lease, and a failed send leaves it pending for ``run_notifier``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications import events, payloads
+from notifications.events import NOTIFICATION_READ, RECEIVE_NOTIFICATION, UNREAD_COUNT_UPDATED
+from notifications.models import Notification, Topic
+from realtime import DeliveryError
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+
+
+# Sending ------------------------------------------------------------------------
+
+
+def _schedule(notification_ids: list[int]) -> None:
+    transaction.on_commit(partial(publish_many, notification_ids), robust=True)
+
+
+@transaction.atomic
+def send_to_users(
+    users: Iterable[Any],
+    *,
+    title: str,
+    message: str = "",
+    type: str = Notification.Type.INFO,
+    data: dict | None = None,
+    topic: Topic | None = None,
+) -> list[Notification]:
+    """Persist one notification per user; publish each after commit."""
+    rows = [
+        Notification(
+            recipient=user, title=title, message=message, type=type, data=data or {}, topic=topic
+        )
+        for user in users
+    ]
+    created = Notification.objects.bulk_create(rows)
+    _schedule([n.pk for n in created])
+    return created
+
+
+def send_to_user(user: Any, *, title: str, message: str = "", **fields: Any) -> Notification:
+    """Persist a notification for one user; publish it after commit."""
+    return send_to_users([user], title=title, message=message, **fields)[0]
+
+
+def broadcast_to_topic(
+    topic: Topic, *, title: str, message: str = "", **fields: Any
+) -> list[Notification]:
+    """Notify every subscriber of a topic (one row each, delivered live)."""
+    return send_to_users(
+        topic.subscribers.filter(is_active=True),
+        title=title,
+        message=message,
+        type=fields.pop("type", Notification.Type.ANNOUNCEMENT),
+        topic=topic,
+        **fields,
+    )
+
+
+def send_to_group(
+    group: str, *, title: str, message: str = "", **fields: Any
+) -> list[Notification]:
+    """Notify a named audience: "staff", or "topic:<slug>"."""
+    if group == "staff":
+        users = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return send_to_users(users, title=title, message=message, **fields)
+    if group.startswith("topic:"):
+        topic = Topic.objects.get(slug=group.removeprefix("topic:"))
+        return broadcast_to_topic(topic, title=title, message=message, **fields)
+    raise ValueError(f"unknown notification group {group!r}")
+
+
+# Publishing ------------------------------------------------------------------------
+
+
+def publish_notification(notification_id: int) -> bool:
+    """Deliver a pending notification to its recipient's connections, once.
+
+    Return True when this call published it. A failed send is logged and
+    the row stays pending for the worker; nothing raises into the caller.
+    """
+    now = timezone.now()
+    claimed = (
+        Notification.objects.filter(pk=notification_id, published_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE)
+    )
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+    recipient = notification.recipient
+    unread = Notification.objects.unread_for(recipient).count()
+    user = events.clients().user(recipient.pk)
+    try:
+        user.send(RECEIVE_NOTIFICATION, payloads.notification(notification))
+        user.send(UNREAD_COUNT_UPDATED, unread)
+    except DeliveryError:
+        logger.warning("notification %s stays pending", notification_id, exc_info=True)
+        Notification.objects.filter(pk=notification_id).update(claimed_until=None)
+        return False
+    Notification.objects.filter(pk=notification_id).update(published_at=timezone.now())
+    return True
+
+
+def publish_many(notification_ids: list[int]) -> int:
+    """Publish several notifications; return how many went out."""
+    return sum(publish_notification(pk) for pk in notification_ids)
+
+
+def deliver_pending(*, limit: int = 500) -> int:
+    """Publish notifications still pending (the worker's sweep)."""
+    now = timezone.now()
+    ids = list(
+        Notification.objects.pending()
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return publish_many(ids)
+
+
+# Reading state -------------------------------------------------------------------
+
+
+def update_unread_count(user: Any) -> int:
+    """Send the user's current unread count to all of the user's connections."""
+    count = Notification.objects.unread_for(user).count()
+    try:
+        events.clients().user(user.pk).send(UNREAD_COUNT_UPDATED, count)
+    except DeliveryError:
+        logger.warning("unread count for user %s not delivered", user.pk, exc_info=True)
+    return count
+
+
+def _announce_read(user_id: int, notification_ids: list[int]) -> None:
+    user = get_user_model().objects.get(pk=user_id)
+    context = events.clients().user(user_id)
+    try:
+        for notification_id in notification_ids:
+            context.send(NOTIFICATION_READ, str(notification_id))
+    except DeliveryError:
+        logger.warning("read receipts for user %s not delivered", user_id, exc_info=True)
+    update_unread_count(user)
+
+
+@transaction.atomic
+def mark_as_read(*, user: Any, notification_id: int) -> bool:
+    """Mark one of `user`'s notifications read; False if it is not theirs."""
+    updated = (
+        Notification.objects.unread_for(user)
+        .filter(pk=notification_id)
+        .update(read_at=timezone.now())
+    )
+    if not updated and not Notification.objects.for_user(user).filter(pk=notification_id).exists():
+        return False
+    transaction.on_commit(partial(_announce_read, user.pk, [notification_id]), robust=True)
+    return True
+
+
+@transaction.atomic
+def mark_all_as_read(*, user: Any) -> int:
+    """Mark every unread notification of `user` read; return how many."""
+    ids = list(Notification.objects.unread_for(user).values_list("pk", flat=True))
+    Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
+    transaction.on_commit(partial(_announce_read, user.pk, ids), robust=True)
+    return len(ids)
+
+
+# Topics ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscribe(*, user: Any, slug: str) -> bool:
+    """Subscribe `user` to a topic they may see; False when refused."""
+    topic = Topic.objects.subscribable_by(user).filter(slug=slug).first()
+    if topic is None:
+        logger.info("user %s refused topic %r", user.pk, slug)
+        return False
+    topic.subscribers.add(user)
+    return True
+
+
+@transaction.atomic
+def unsubscribe(*, user: Any, slug: str) -> None:
+    """Unsubscribe `user` from a topic (no error if not subscribed)."""
+    for topic in Topic.objects.filter(slug=slug):
+        topic.subscribers.remove(user)

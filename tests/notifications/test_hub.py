@@ -1,0 +1,141 @@
+"""NotificationHub over the real WebSocket transport and a real Redis."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from notifications import services
+from notifications.hubs import NotificationHub
+from notifications.models import Notification, Topic
+from realtime.testing import HubCommunicator, HubError
+from tests.factories import make_notification, make_topic
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def connect(user) -> HubCommunicator:
+    client = HubCommunicator(NotificationHub, user=user)
+    assert await client.connect() == {}
+    return client
+
+
+def test_exposed_targets():
+    assert {m.target for m in NotificationHub.methods.values()} == {
+        "MarkAsRead",
+        "MarkAllAsRead",
+        "SubscribeToTopic",
+        "UnsubscribeFromTopic",
+        "GetNotifications",
+    }
+
+
+async def test_anonymous_connections_are_refused():
+    with pytest.raises(ConnectionRefusedError):
+        await HubCommunicator(NotificationHub).connect()
+
+
+async def test_connect_sends_the_unread_count(customer):
+    await database_sync_to_async(make_notification)(customer)
+    await database_sync_to_async(make_notification)(customer)
+    client = await connect(customer)
+    assert await client.receive_event("UnreadCountUpdated") == [2]
+    await client.disconnect()
+
+
+async def test_mark_as_read_reaches_every_tab_of_the_user(customer):
+    note = await database_sync_to_async(make_notification)(customer)
+    first, second = await connect(customer), await connect(customer)
+    for tab in (first, second):
+        assert await tab.receive_event("UnreadCountUpdated") == [1]
+    assert await first.invoke("MarkAsRead", note.pk) is None
+    for tab in (first, second):
+        assert await tab.receive_event("NotificationRead") == [str(note.pk)]
+        assert await tab.receive_event("UnreadCountUpdated") == [0]
+    await first.disconnect()
+    await second.disconnect()
+
+
+@pytest.mark.parametrize("whose", ["other", "missing"])
+async def test_mark_as_read_refuses_notifications_that_are_not_the_callers(
+    customer, other_customer, whose
+):
+    note = await database_sync_to_async(make_notification)(other_customer)
+    client = await connect(customer)
+    target = note.pk if whose == "other" else note.pk + 1000
+    with pytest.raises(HubError, match="Notification not found"):
+        await client.invoke("MarkAsRead", target)
+    assert await Notification.objects.filter(pk=note.pk, read_at__isnull=True).aexists()
+    await client.disconnect()
+
+
+@pytest.mark.parametrize("argument", ["abc", None, [1], 1.5])
+async def test_mark_as_read_rejects_wrong_argument_types(customer, argument):
+    client = await connect(customer)
+    with pytest.raises(HubError, match="Argument 'notification_id' must be an integer"):
+        await client.invoke("MarkAsRead", argument)
+    await client.disconnect()
+
+
+async def test_mark_all_as_read(customer):
+    for _ in range(3):
+        await database_sync_to_async(make_notification)(customer)
+    client = await connect(customer)
+    assert await client.invoke("MarkAllAsRead") == 3
+    assert not await Notification.objects.unread_for(customer).aexists()
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("audience", "who", "allowed"),
+    [
+        (Topic.Audience.EVERYONE, "customer", True),
+        (Topic.Audience.STAFF, "customer", False),
+        (Topic.Audience.STAFF, "staff", True),
+        (Topic.Audience.LISTED, "customer", False),
+    ],
+)
+async def test_topic_subscriptions_follow_the_topic_rule(customer, staff, audience, who, allowed):
+    await database_sync_to_async(make_topic)("news", audience)
+    client = await connect(customer if who == "customer" else staff)
+    if allowed:
+        assert await client.invoke("SubscribeToTopic", "news") is None
+    else:
+        with pytest.raises(HubError, match="Not authorized for this topic"):
+            await client.invoke("SubscribeToTopic", "news")
+    await client.disconnect()
+
+
+async def test_unknown_topic_is_refused(customer):
+    client = await connect(customer)
+    with pytest.raises(HubError, match="Not authorized for this topic"):
+        await client.invoke("SubscribeToTopic", "nope")
+    await client.disconnect()
+
+
+async def test_listed_users_may_subscribe(customer):
+    topic = await database_sync_to_async(make_topic)("vip", Topic.Audience.LISTED)
+    await database_sync_to_async(topic.members.add)(customer)
+    client = await connect(customer)
+    assert await client.invoke("SubscribeToTopic", "vip") is None
+    await client.disconnect()
+
+
+async def test_catch_up_after_a_missed_event_matches_a_client_that_stayed(customer):
+    """A client that missed events and calls GetNotifications ends in the same state."""
+    seen = await database_sync_to_async(make_notification)(customer, title="old")
+    stayed = await connect(customer)
+    await stayed.receive_event("UnreadCountUpdated")
+    with_live = await database_sync_to_async(services.send_to_user)(customer, title="new")
+    live = await stayed.receive_event("ReceiveNotification")
+    caught_up = await connect(customer)
+    missed = await caught_up.invoke("GetNotifications", str(seen.pk), 10)
+    assert [n["id"] for n in missed] == [str(with_live.pk)]
+    assert missed[0] == live[0]
+    await stayed.disconnect()
+    await caught_up.disconnect()
+
+
+async def test_get_notifications_limits(customer):
+    client = await connect(customer)
+    with pytest.raises(HubError, match="limit must be between 1 and 50"):
+        await client.invoke("GetNotifications", None, 500)
+    await client.disconnect()

@@ -1,0 +1,110 @@
+"""Persist first, publish after commit; a failed publish stays pending."""
+
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from notifications import services
+from notifications.models import Notification
+from realtime.testing import EventListener
+from tests.factories import make_notification, make_topic
+
+pytestmark = pytest.mark.django_db
+
+
+def test_send_to_user_persists_then_publishes_after_commit(
+    customer, django_capture_on_commit_callbacks
+):
+    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+        with django_capture_on_commit_callbacks() as callbacks:
+            note = services.send_to_user(customer, title="Hi", message="There")
+            assert Notification.objects.filter(pk=note.pk).exists()
+            assert events.events == []  # nothing before commit
+        assert len(callbacks) == 1
+        callbacks[0]()
+        (payload,) = events.wait_for("ReceiveNotification")[0]
+        assert payload["id"] == str(note.pk)
+        assert payload["title"] == "Hi"
+        assert events.wait_for("UnreadCountUpdated") == [[1]]
+    note.refresh_from_db()
+    assert note.published_at is not None
+
+
+def test_nothing_is_published_when_the_transaction_rolls_back(
+    customer, django_capture_on_commit_callbacks
+):
+    def send_then_fail():
+        with transaction.atomic():
+            services.send_to_user(customer, title="Never")
+            raise RuntimeError("rollback")
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
+        send_then_fail()
+    assert callbacks == []
+    assert not Notification.objects.exists()
+
+
+def test_a_failed_publish_stays_pending_and_the_worker_delivers_it_once(
+    customer, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch(
+            "realtime.store.group_processes", side_effect=RedisConnectionError("Redis is down")
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        note = services.send_to_user(customer, title="Queued")
+    note.refresh_from_db()
+    assert note.published_at is None
+    assert note.claimed_until is None
+
+    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+        call_command("run_notifier", "--once")
+        call_command("run_notifier", "--once")
+        received = events.wait_for("ReceiveNotification")
+        assert [args[0]["id"] for args in received] == [str(note.pk)]
+    note.refresh_from_db()
+    assert note.published_at is not None
+
+
+def test_broadcast_to_topic_persists_one_row_per_subscriber(
+    customer, other_customer, staff, django_capture_on_commit_callbacks
+):
+    topic = make_topic("deals")
+    topic.subscribers.add(customer, other_customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = services.broadcast_to_topic(topic, title="Sale")
+    assert sorted(n.recipient_id for n in rows) == sorted([customer.pk, other_customer.pk])
+    assert all(n.type == Notification.Type.ANNOUNCEMENT for n in rows)
+
+
+def test_send_to_staff_reaches_only_staff(customer, staff, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = services.send_to_group("staff", title="Deploy at noon")
+    assert [n.recipient_id for n in rows] == [staff.pk]
+
+
+def test_send_to_an_unknown_group_is_refused(customer):
+    with pytest.raises(ValueError, match="unknown notification group"):
+        services.send_to_group("everyone", title="No")
+
+
+def test_mark_as_read_tells_every_connection_of_the_user(
+    customer, django_capture_on_commit_callbacks
+):
+    note = make_notification(customer)
+    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.mark_as_read(user=customer, notification_id=note.pk)
+        assert events.wait_for("NotificationRead") == [[str(note.pk)]]
+        assert events.wait_for("UnreadCountUpdated") == [[0]]
+
+
+def test_mark_as_read_refuses_someone_elses_notification(customer, other_customer):
+    note = make_notification(other_customer)
+    assert not services.mark_as_read(user=customer, notification_id=note.pk)
+    note.refresh_from_db()
+    assert note.read_at is None
