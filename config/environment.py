@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
@@ -13,6 +14,20 @@ class ConfigurationError(ImproperlyConfigured):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable} {problem}")
+
+
+def read_database_url(url: str) -> dict:
+    """Return Django's DATABASES entry for `url`, or raise ConfigurationError."""
+    scheme = urlsplit(url).scheme
+    if scheme not in environ.Env.DB_SCHEMES:
+        known = ", ".join(sorted(s for s in environ.Env.DB_SCHEMES if "+" not in s))
+        raise ConfigurationError(
+            "DATABASE_URL", f"has an unknown scheme {scheme!r} (use one of: {known})"
+        )
+    try:
+        return environ.Env.db_url_config(url)
+    except (ValueError, KeyError, environ.ImproperlyConfigured) as exc:
+        raise ConfigurationError("DATABASE_URL", f"is not a valid database URL ({exc})") from None
 
 
 def read_redis_url(url: str) -> str:

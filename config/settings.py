@@ -8,7 +8,12 @@ from pathlib import Path
 
 import environ
 
-from config.environment import ConfigurationError, channel_layers, read_redis_url
+from config.environment import (
+    ConfigurationError,
+    channel_layers,
+    read_database_url,
+    read_redis_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,10 +85,11 @@ TEMPLATES = [
 
 # DATABASES ----------------------------------------------------------------
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
-try:
-    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-except (ValueError, KeyError, environ.ImproperlyConfigured) as exc:
-    raise ConfigurationError("DATABASE_URL", f"is not a valid database URL ({exc})") from None
+DATABASES = {
+    "default": read_database_url(
+        env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets daphne, run_notifier and the admin read while one of them writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

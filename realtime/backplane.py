@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, metrics, store
+from realtime import conf, metrics, shutdown, store
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
@@ -45,6 +45,7 @@ class Backplane:
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._receive()), loop.create_task(self._sweep())]
+        shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
 
     async def stop(self) -> None:

@@ -1,0 +1,81 @@
+"""``python -m config.run``: the development stack as one supervised group.
+
+Starts an embedded Redis unless REDIS_URL is set, then daphne and
+``manage.py run_notifier`` under honcho: Ctrl-C stops them all, and a crash
+of one is reported and stops the others.
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from config.embedded_redis import EmbeddedRedis, redis_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "run"
+
+
+def main() -> int:
+    """Run the stack until Ctrl-C; return the exit code."""
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    python = shlex.quote(sys.executable)
+    env = dict(os.environ)
+    manager = Manager(Printer(sys.stdout))
+    embedded = not env.get("REDIS_URL")
+    if embedded:
+        redis = EmbeddedRedis(RUN / "redis")
+        env["REDIS_URL"] = redis.url
+        command = shlex.join(
+            [
+                redis_server_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis.port),
+                "--dir",
+                str(redis.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+        )
+        redis.directory.mkdir(parents=True, exist_ok=True)
+        manager.add_process("redis", command, env=env, cwd=str(ROOT))
+        print(f"Embedded Redis on {redis.url} (set REDIS_URL to use another one)")
+    else:
+        check = subprocess.run(
+            [sys.executable, "manage.py", "realtime_check"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.returncode != 0:
+            sys.stderr.write(check.stderr.strip().splitlines()[-1] + "\n")
+            return 2
+    wait = f"{python} manage.py realtime_check --wait 10 >/dev/null && exec "
+    manager.add_process(
+        "web",
+        wait
+        + f"{python} -m daphne -b {shlex.quote(host)} -p {shlex.quote(port)} config.asgi:application",
+        env=env,
+        cwd=str(ROOT),
+    )
+    manager.add_process(
+        "notifier", wait + f"{python} manage.py run_notifier --interval 30", env=env, cwd=str(ROOT)
+    )
+    print(f"Shop at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)  Ctrl-C stops all.")
+    manager.loop()
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
