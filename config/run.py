@@ -48,7 +48,7 @@ def main() -> int:
         )
         redis.directory.mkdir(parents=True, exist_ok=True)
         manager.add_process("redis", command, env=env, cwd=str(ROOT))
-        print(f"Embedded Redis on {redis.url} (set REDIS_URL to use another one)")
+        sys.stdout.write(f"Embedded Redis on {redis.url} (set REDIS_URL to use another one)\n")
     else:
         check = subprocess.run(
             [sys.executable, "manage.py", "realtime_check"],
@@ -72,7 +72,9 @@ def main() -> int:
     manager.add_process(
         "notifier", wait + f"{python} manage.py run_notifier --interval 30", env=env, cwd=str(ROOT)
     )
-    print(f"Shop at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)  Ctrl-C stops all.")
+    sys.stdout.write(
+        f"Shop at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)  Ctrl-C stops all.\n"
+    )
     manager.loop()
     return manager.returncode or 0
 
