@@ -62,10 +62,10 @@ def main() -> int:
             sys.stderr.write(check.stderr.strip().splitlines()[-1] + "\n")
             return 2
     wait = f"{python} manage.py realtime_check --wait 10 >/dev/null && exec "
+    daphne = f"{python} -m daphne -b {shlex.quote(host)} -p {shlex.quote(port)}"
     manager.add_process(
         "web",
-        wait
-        + f"{python} -m daphne -b {shlex.quote(host)} -p {shlex.quote(port)} config.asgi:application",
+        f"{wait}{daphne} config.asgi:application",
         env=env,
         cwd=str(ROOT),
     )
