@@ -5,7 +5,16 @@ Events, long polling; JSON and MessagePack), so the official clients connect
 unchanged, and scales out across processes through Redis.
 """
 
+from realtime import presence
 from realtime.context import DeliveryError, hub_context
 from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
 
-__all__ = ["AuthenticatedHub", "DeliveryError", "Hub", "HubException", "hub_context", "hub_method"]
+__all__ = [
+    "AuthenticatedHub",
+    "DeliveryError",
+    "Hub",
+    "HubException",
+    "hub_context",
+    "hub_method",
+    "presence",
+]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
 
-from realtime import conf, dispatch, store
+from realtime import conf, dispatch, presence, store
 from realtime.clients import GroupManager, HubClients
 from realtime.protocol import (
     Ack,
@@ -308,7 +308,7 @@ class Connection:
         """Make the connection reachable: local tables, registry, presence."""
         await self.backplane.attach(self)
         if self.user_id:
-            await store.presence_add(self.user_id, self.presence_member, conf.get().PRESENCE_TTL)
+            await presence.add_connection(self.user_id, self.presence_member)
             await self.groups.add(f"user:{self.user_id}")
         if self.hub_class.allow_broadcast_to_all:
             await self.groups.join_all()
@@ -368,7 +368,7 @@ class Connection:
         await self.backplane.detach(self)
         try:
             if self.user_id:
-                await store.presence_remove(self.user_id, self.presence_member)
+                await presence.remove_connection(self.user_id, self.presence_member)
             await store.forget(self.token, self.connection_id)
         except (OSError, RedisError):
             logger.warning("could not clean up %s in Redis", self.connection_id, exc_info=True)
