@@ -1,0 +1,165 @@
+"""Timers, limits and access tokens of a connection, over the real transport."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from django.core import signing
+
+from realtime.auth import SALT, issue_access_token
+from realtime.testing import HubCommunicator, HubError
+from tests.realtime.hubs import EchoHub, SecureHub
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RS = "\x1e"
+
+
+@pytest.fixture
+def fast_timers(settings):
+    settings.REALTIME = {
+        "KEEPALIVE_INTERVAL": 0.3,
+        "CLIENT_TIMEOUT": 1.2,
+        "HANDSHAKE_TIMEOUT": 0.6,
+        "PRESENCE_TTL": 3,
+    }
+
+
+async def test_idle_connections_get_pings(fast_timers):
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    frame = await client._communicator.receive_from(timeout=3)
+    assert json.loads(frame.rstrip(RS)) == {"type": 6}
+    await client.disconnect()
+
+
+async def test_a_silent_client_is_closed_after_the_client_timeout(fast_timers):
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    close = await client.receive_close(timeout=5)
+    assert close["error"].startswith("Server timeout elapsed")
+    await client.disconnect()
+
+
+async def test_a_socket_without_handshake_is_closed(fast_timers):
+    client = HubCommunicator(EchoHub)
+    connected, _ = await client._communicator.connect()
+    assert connected
+    output = await client._communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close"
+
+
+async def test_handshake_may_arrive_in_pieces_with_a_message_behind_it():
+    client = HubCommunicator(EchoHub)
+    await client._communicator.connect()
+    await client.send_raw('{"protocol":"js')
+    await client.send_raw(
+        'on","version":1}'
+        + RS
+        + '{"type":1,"invocationId":"7","target":"Add","arguments":[1,2]}'
+        + RS
+    )
+    handshake = await client._communicator.receive_from(timeout=5)
+    assert handshake == "{}" + RS
+    completion = json.loads((await client._communicator.receive_from(timeout=5)).rstrip(RS))
+    assert completion == {"type": 3, "invocationId": "7", "result": 3}
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        ("{not json" + RS, "Connection closed with an error."),
+        ('{"type":99}' + RS, "Connection closed with an error."),
+        ('{"type":3,"invocationId":"nope"}' + RS, "the server made no such request"),
+        ("x" * 40_000 + RS, "exceeds the limit of 32768 bytes"),
+    ],
+)
+async def test_protocol_violations_close_with_an_error(frame, error):
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    await client.send_raw(frame)
+    close = await client.receive_close()
+    assert error in close["error"]
+    assert close.get("allowReconnect") is None
+    await client.disconnect()
+
+
+async def test_invocation_floods_are_refused_with_a_clear_error(settings):
+    settings.REALTIME = {"MAX_INVOCATIONS_PER_SECOND": 5.0}
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    results = []
+    for _ in range(30):
+        try:
+            results.append(await client.invoke("Echo", 1))
+        except HubError as exc:
+            results.append(str(exc))
+    assert "Too many invocations; slow down." in results
+    assert results[:10] == [1] * 10  # the burst allowance (twice the rate)
+    await asyncio.sleep(0.5)
+    assert await client.invoke("Echo", 2) == 2  # refills with time
+    await client.disconnect()
+
+
+async def test_group_limit_per_connection(settings):
+    settings.REALTIME = {"MAX_GROUPS_PER_CONNECTION": 3}
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    for name in ("a", "b", "c"):
+        await client.invoke("Join", name)
+    with pytest.raises(HubError, match="at most 3 groups"):
+        await client.invoke("Join", "d")
+    await client.invoke("Join", "a")  # already a member: no new slot needed
+    await client.disconnect()
+
+
+async def test_long_invocation_ids_are_refused(settings):
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    await client.send_raw(
+        json.dumps({"type": 1, "invocationId": "9" * 100, "target": "Echo", "arguments": [1]}) + RS
+    )
+    close = await client.receive_close()
+    assert "Invocation id is too long." in close["error"]
+    await client.disconnect()
+
+
+async def test_access_tokens_authenticate_and_expire(customer, settings):
+    settings.REALTIME = {"ACCESS_TOKEN_MAX_AGE": 1, "KEEPALIVE_INTERVAL": 0.3, "CLIENT_TIMEOUT": 30}
+    token = issue_access_token(customer)
+    client = HubCommunicator(SecureHub, headers=[(b"authorization", f"Bearer {token}".encode())])
+    await client.connect()
+    assert await client.invoke("Whoami") == "alice"
+    close = await client.receive_close(timeout=5)
+    assert close == {"type": 7, "error": "The access token has expired.", "allowReconnect": True}
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        signing.dumps({"u": "1", "e": int(time.time()) + 60}, salt="another-salt"),
+        signing.dumps({"u": "1", "e": int(time.time()) - 1}, salt=SALT),
+        signing.dumps({"u": "999999", "e": int(time.time()) + 60}, salt=SALT),
+    ],
+)
+async def test_bad_access_tokens_are_refused(token, customer):
+    client = HubCommunicator(SecureHub, headers=[(b"authorization", f"Bearer {token}".encode())])
+    with pytest.raises(ConnectionRefusedError):
+        await client.connect()
+
+
+async def test_foreign_origins_are_refused_and_same_origin_allowed():
+    foreign = HubCommunicator(
+        EchoHub, headers=[(b"origin", b"https://evil.example"), (b"host", b"shop.test")]
+    )
+    with pytest.raises(ConnectionRefusedError):
+        await foreign.connect()
+    same = HubCommunicator(
+        EchoHub, headers=[(b"origin", b"https://shop.test"), (b"host", b"shop.test")]
+    )
+    assert await same.connect() == {}
+    await same.disconnect()

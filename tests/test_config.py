@@ -1,0 +1,134 @@
+"""Configuration: bad values are one readable line; /healthz tells what is down."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.environment import ConfigurationError, channel_layers, read_database_url, read_redis_url
+from realtime import conf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"DEBUG": "0", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
+        ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL has an unknown scheme 'nonsense'"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with redis://, rediss:// or unix://"),
+        ({"REDIS_URL": "redis://:notaport"}, "REDIS_URL is not a valid URL"),
+        ({"REALTIME_OPTIONS": "{nope"}, "REALTIME_OPTIONS is not valid JSON"),
+    ],
+)
+def test_bad_configuration_is_one_readable_line(variables, message):
+    env = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "config.settings", **variables}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Configuration error: {message}")
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_redis_is_reported_by_realtime_check():
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "realtime_check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "CommandError: REDIS_URL: cannot reach Redis at redis://127.0.0.1:1/0"
+    )
+
+
+def test_redis_passwords_never_reach_the_message():
+    with pytest.raises(ConfigurationError) as raised:
+        read_redis_url("ftp://user:s3cret@host")
+    assert "REDIS_URL" in str(raised.value)
+    assert (
+        read_redis_url("rediss://:pw@redis.internal:6380/1") == "rediss://:pw@redis.internal:6380/1"
+    )
+
+
+def test_postgres_urls_are_understood():
+    database = read_database_url("postgres://shop:pw@db.internal:5432/shop")
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.internal", 5432, "shop")
+
+
+def test_channel_layer_settles_the_redis_py_8_pool_and_timeout_problem():
+    (host,) = channel_layers("redis://127.0.0.1:6379/0")["default"]["CONFIG"]["hosts"]
+    assert host["socket_timeout"] is None  # equals the core layer's 5 s BRPOP otherwise
+    assert host["max_connections"] >= 1000  # redis-py 8 caps at 100 by default
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"MAX_MESSAGE_SIZE": "big"}, "REALTIME['MAX_MESSAGE_SIZE'] must be int"),
+        ({"MAX_MESSAGE_SIZE": 0}, "must be positive"),
+        ({"KEEPALIVE_INTERVAL": True}, "must be float"),
+        ({"ALLOWED_ORIGINS": "https://x"}, "must be a list of strings"),
+        ({"SOMETHING": 1}, "unknown keys: SOMETHING"),
+    ],
+)
+def test_bad_realtime_settings_name_the_key(raw, message):
+    with pytest.raises(ImproperlyConfigured, match=None) as raised:
+        conf.load(raw)
+    assert message in str(raised.value)
+
+
+def test_realtime_settings_follow_setting_changes(settings):
+    settings.REALTIME = {"MAX_MESSAGE_SIZE": 1024}
+    assert conf.get().MAX_MESSAGE_SIZE == 1024
+    settings.REALTIME = {}
+    assert conf.get().MAX_MESSAGE_SIZE == 32 * 1024
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_redis(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_names_the_failing_part(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "redis": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_access_tokens_for_non_browser_clients(client, customer):
+    refused = client.post("/realtime/token", {"username": "alice", "password": "wrong"})
+    assert refused.status_code == 401
+    granted = client.post("/realtime/token", {"username": "alice", "password": "alice-pass-1"})
+    assert granted.status_code == 200
+    assert set(granted.json()) == {"accessToken", "expiresIn"}
+    assert client.get("/realtime/token").status_code == 405
