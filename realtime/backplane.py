@@ -61,10 +61,12 @@ class Backplane:
     async def attach(self, connection: Connection) -> None:
         """Make a connection reachable by id in this process."""
         self.connections[connection.connection_id] = connection
+        metrics.set_gauge("connections_open", len(self.connections))
 
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
         self.connections.pop(connection.connection_id, None)
+        metrics.set_gauge("connections_open", len(self.connections))
         for group in list(connection.joined):
             await self.leave(connection, group)
         connection.joined.clear()

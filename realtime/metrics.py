@@ -10,6 +10,11 @@ def increment(name: str, amount: int = 1) -> None:
     counters[name] += amount
 
 
+def set_gauge(name: str, value: int) -> None:
+    """Set a counter to a current value (e.g. "connections_open")."""
+    counters[name] = value
+
+
 def snapshot() -> dict[str, int]:
     """Return a copy of every counter."""
     return dict(counters)

@@ -7,12 +7,13 @@ Node client posts credentials once and hands the token to its
 
 import logging
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import authenticate
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from realtime import conf
+from realtime import conf, metrics
 from realtime.auth import issue_access_token
 
 logger = logging.getLogger(__name__)
@@ -33,3 +34,9 @@ def access_token(request):
     return JsonResponse(
         {"accessToken": issue_access_token(user), "expiresIn": conf.get().ACCESS_TOKEN_MAX_AGE}
     )
+
+
+@staff_member_required
+def metrics_view(request):
+    """This process's counters: open connections, frames sent, drops, send failures."""
+    return JsonResponse(metrics.snapshot())

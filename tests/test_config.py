@@ -132,3 +132,13 @@ def test_access_tokens_for_non_browser_clients(client, customer):
     assert granted.status_code == 200
     assert set(granted.json()) == {"accessToken", "expiresIn"}
     assert client.get("/realtime/token").status_code == 405
+
+
+@pytest.mark.django_db
+def test_metrics_are_for_staff_only(client, customer, staff):
+    client.force_login(customer)
+    assert client.get("/realtime/metrics").status_code == 302
+    client.force_login(staff)
+    response = client.get("/realtime/metrics")
+    assert response.status_code == 200
+    assert isinstance(response.json(), dict)
