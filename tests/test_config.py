@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 
 from config.environment import ConfigurationError, channel_layers, read_database_url, read_redis_url
 from realtime import conf
@@ -142,3 +143,12 @@ def test_metrics_are_for_staff_only(client, customer, staff):
     response = client.get("/realtime/metrics")
     assert response.status_code == 200
     assert isinstance(response.json(), dict)
+
+
+def test_collectstatic_gathers_the_official_signalr_bundles(tmp_path, settings):
+    settings.STATIC_ROOT = tmp_path / "static"
+    call_command("collectstatic", "--noinput", verbosity=0)
+    assert (tmp_path / "static" / "vendor" / "signalr" / "signalr.min.js").is_file()
+    assert (
+        tmp_path / "static" / "vendor" / "signalr-msgpack" / "signalr-protocol-msgpack.min.js"
+    ).is_file()
