@@ -140,7 +140,7 @@ class Backplane:
         elif kind == "rt.close":
             connection = self.connections.get(message["c"])
             if connection is not None:
-                await connection.close()
+                await connection.abort()
         else:
             logger.warning("backplane ignored a message of unknown type %r", kind)
 

@@ -52,8 +52,8 @@ class Transport(Protocol):
     async def write(self, frame: bytes, binary: bool) -> None:
         """Send one frame to the client."""
 
-    async def close(self) -> None:
-        """End the transport (the client sees the connection end)."""
+    async def close(self, *, discard: bool = False) -> None:
+        """End the transport; `discard` drops output the client has not taken."""
 
 
 class Connection:
@@ -345,11 +345,15 @@ class Connection:
                 logger.debug("could not send Close to %s", self.connection_id, exc_info=True)
         await self._end()
 
-    async def _end(self) -> None:
+    async def abort(self) -> None:
+        """End at the client's request (long-polling DELETE): no Close message."""
+        await self._end(discard=True)
+
+    async def _end(self, *, discard: bool = False) -> None:
         if self.state == CLOSED:
             return
         self.state = CLOSED
-        await self.transport.close()
+        await self.transport.close(discard=discard)
 
     async def closed(self, exception: Exception | None = None) -> None:
         """Clean up after the transport ended; runs once."""

@@ -175,7 +175,7 @@ class _Recorder:
                 self.events.append((message.target, list(message.arguments)))
             self.arrived.notify_all()
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
         """Nothing to close."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -57,7 +58,14 @@ def staff(django_user_model):
     )
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(items):
+    """Give every async test the backplane clean-up (sync tests need no loop)."""
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("_stop_backplane")
+
+
+@pytest.fixture
 async def _stop_backplane():
     """Stop the backplane an async test started (one per event loop).
 

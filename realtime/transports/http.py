@@ -48,7 +48,7 @@ class ServerSentEvents:
         lines = b"".join(b"data: " + line + b"\r\n" for line in data.split(b"\n"))
         await self._consumer.send_body(lines + b"\r\n", more_body=True)
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
         await self._consumer.send_body(b"", more_body=False)
         if self.connection is not None:
             await self.connection.closed()
@@ -76,7 +76,10 @@ class LongPolling:
             if self.connection is not None:
                 asyncio.get_running_loop().create_task(self.connection.closed())
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
+        if discard:
+            # The client said goodbye (DELETE): its pending poll ends with 204.
+            await store.drop_buffer(self._token)
         if self.connection is not None:
             await self.connection.closed()
 

@@ -46,5 +46,7 @@ class WebSocketTransport(AsyncWebsocketConsumer):
             text = frame if isinstance(frame, str) else frame.decode()
             await self.base_send({"type": "websocket.send", "text": text})
 
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+    async def close(
+        self, code: int | bool | None = None, reason: str | None = None, *, discard: bool = False
+    ) -> None:
         await super().close(code if isinstance(code, int) and code else None)
