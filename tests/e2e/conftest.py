@@ -1,0 +1,83 @@
+"""Fixtures for end-to-end tests: a live daphne stack and the official Node client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.wire import CLIENT, CUSTOMER
+from tests.live import LiveStack, NodeProcess, run_node
+
+HERE = Path(__file__).resolve().parent
+REALTIME_OPTIONS = {"KEEPALIVE_INTERVAL": 2, "CLIENT_TIMEOUT": 6, "HANDSHAKE_TIMEOUT": 3}
+
+
+def _node_problem() -> str | None:
+    node = shutil.which("node")
+    if node is None:
+        return "`node` is not on PATH"
+    try:
+        subprocess.run(
+            [node, "-e", "require.resolve('@microsoft/signalr')"],
+            cwd=HERE.parent.parent,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return "@microsoft/signalr is not installed (run `npm install`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def node_available() -> None:
+    """Skip loudly without Node and the SignalR packages; fail when REQUIRE_E2E=1."""
+    problem = _node_problem()
+    if problem is None:
+        return
+    message = f"E2E TESTS NOT RUN: {problem}"
+    if os.environ.get("REQUIRE_E2E") == "1":
+        pytest.fail(f"{message} (REQUIRE_E2E=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, redis_url) -> LiveStack:
+    """One daphne process over the test hubs, with a customer alice/alice-pass-1."""
+    with LiveStack(
+        tmp_path_factory.mktemp("live"), redis_url, realtime_options=REALTIME_OPTIONS
+    ) as stack:
+        username, password = CUSTOMER
+        stack.shell(
+            "from django.contrib.auth import get_user_model\n"
+            f"get_user_model().objects.create_user({username!r}, password={password!r})"
+        )
+        yield stack
+
+
+@pytest.fixture
+def node(node_available):
+    """Run a client scenario to completion and return its JSON result."""
+
+    def run(scenario: str, options: dict, timeout: float = 60) -> dict:
+        result = run_node(CLIENT, scenario, options, timeout=timeout)
+        assert "fatal" not in result, result
+        return result
+
+    return run
+
+
+@pytest.fixture
+def node_process(node_available):
+    """Start an interactive client scenario (STEP lines, answers on stdin)."""
+    with ExitStack() as stack:
+
+        def start(scenario: str, options: dict) -> NodeProcess:
+            return stack.enter_context(NodeProcess(CLIENT, scenario, options))
+
+        yield start

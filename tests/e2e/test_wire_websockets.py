@@ -1,0 +1,152 @@
+"""Raw WebSockets against a live server: what the official client never sends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgpack
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.e2e.wire import HANDSHAKE, Records, assert_closed, invocation, negotiate, ws_url
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_handshake_with_unknown_protocol_gets_an_error_then_close(live):
+    async with connect(ws_url(live)) as websocket:
+        await websocket.send('{"protocol":"carrier-pigeon","version":1}\x1e')
+        response = await Records(websocket).next()
+
+        assert "carrier-pigeon" in response["error"]
+        await assert_closed(websocket)
+
+
+async def test_handshake_split_across_two_frames(live):
+    async with connect(ws_url(live)) as websocket:
+        records = Records(websocket)
+        await websocket.send('{"protocol":"json",')
+        await websocket.send('"version":1}\x1e')
+
+        assert await records.next() == {}
+        await websocket.send(invocation("1", "Add", 2, 3).decode())
+        assert await records.next_not_ping() == {"type": 3, "invocationId": "1", "result": 5}
+
+
+async def test_handshake_followed_by_a_message_in_the_same_frame(live):
+    async with connect(ws_url(live)) as websocket:
+        records = Records(websocket)
+        await websocket.send((HANDSHAKE + invocation("7", "Add", 20, 22)).decode())
+
+        assert await records.next() == {}
+        assert await records.next_not_ping() == {"type": 3, "invocationId": "7", "result": 42}
+
+
+async def test_malformed_json_gets_a_close_message_then_the_socket_closes(live):
+    async with connect(ws_url(live)) as websocket:
+        records = Records(websocket)
+        await websocket.send(HANDSHAKE.decode())
+        assert await records.next() == {}
+        await websocket.send('{"type":1,"target":\x1e')
+
+        close = await records.next_not_ping()
+        assert close["type"] == 7
+        assert close["error"].startswith("Connection closed with an error.")
+        await assert_closed(websocket)
+
+
+async def test_frame_over_32_kib_gets_a_close_message(live):
+    async with connect(ws_url(live)) as websocket:
+        records = Records(websocket)
+        await websocket.send(HANDSHAKE.decode())
+        assert await records.next() == {}
+        await websocket.send(invocation("1", "Echo", "x" * (33 * 1024)).decode())
+
+        close = await records.next_not_ping()
+        assert close["type"] == 7
+        assert "exceeds the limit of 32768 bytes" in close["error"]
+        await assert_closed(websocket)
+
+
+async def test_binary_messagepack_handshake_and_invocation(live):
+    async with connect(ws_url(live)) as websocket:
+        await websocket.send(b'{"protocol":"messagepack","version":1}\x1e')
+        assert await asyncio.wait_for(websocket.recv(), 5) == "{}\x1e"
+        body = msgpack.packb([1, {}, "9", "Add", [4, 5], []])
+        await websocket.send(bytes([len(body)]) + body)
+
+        while (message := await asyncio.wait_for(websocket.recv(), 5)) == b"\x02\x91\x06":
+            pass  # a Ping
+        assert isinstance(message, bytes)
+        assert message[0] == len(message) - 1  # one length-prefixed message
+        assert msgpack.unpackb(message[1:]) == [3, {}, "9", 3, 9]
+
+
+async def test_silent_client_gets_pings_then_a_timeout_close(live):
+    """KEEPALIVE_INTERVAL is 2 s and CLIENT_TIMEOUT 6 s in these tests."""
+    async with connect(ws_url(live)) as websocket:
+        records = Records(websocket)
+        await websocket.send(HANDSHAKE.decode())
+        assert await records.next() == {}
+        started = time.monotonic()
+        pings = 0
+        while (record := await records.next(timeout=10)) == {"type": 6}:
+            pings += 1
+        elapsed = time.monotonic() - started
+
+        assert record == {
+            "type": 7,
+            "error": "Server timeout elapsed without receiving a message from the client.",
+        }
+        assert pings >= 2
+        assert 5 < elapsed < 9
+        await assert_closed(websocket)
+
+
+async def test_missing_handshake_closes_the_socket(live):
+    """HANDSHAKE_TIMEOUT is 3 s in these tests."""
+    async with connect(ws_url(live)) as websocket:
+        started = time.monotonic()
+        await assert_closed(websocket, timeout=8)
+
+        assert 2.5 < time.monotonic() - started < 6
+
+
+async def test_foreign_origin_is_refused_at_the_upgrade(live):
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(live), origin="https://evil.example"):
+            pass
+
+    assert refused.value.response.status_code == 403
+
+
+async def test_same_origin_is_accepted(live):
+    async with connect(ws_url(live), origin=live.url) as websocket:
+        await websocket.send(HANDSHAKE.decode())
+        assert await Records(websocket).next() == {}
+
+
+async def test_unknown_connection_id_is_refused(live):
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(live, query="?id=no-such-connection")):
+            pass
+
+    assert refused.value.response.status_code == 403
+
+
+async def test_second_websocket_with_the_same_id_is_refused(live):
+    token = negotiate(live)["connectionToken"]
+    async with connect(ws_url(live, query=f"?id={token}")) as first:
+        records = Records(first)
+        await first.send(HANDSHAKE.decode())
+        assert await records.next() == {}
+
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(live, query=f"?id={token}")):
+                pass
+        assert refused.value.response.status_code == 403
+
+        await first.send(invocation("1", "Add", 1, 2).decode())
+        assert await records.next_not_ping() == {"type": 3, "invocationId": "1", "result": 3}
