@@ -46,6 +46,7 @@ def test_delivered_orders_complete(customer, django_capture_on_commit_callbacks)
 def test_rolled_back_changes_publish_nothing(customer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         order = make_order(customer)
+
     def change_then_fail():
         with transaction.atomic():
             services.change_status(order, status=Order.Status.CANCELLED)
