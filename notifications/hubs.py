@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from notifications import events, payloads, services
 from notifications.events import STAFF_GROUP, UNREAD_COUNT_UPDATED, topic_group
 from notifications.models import Notification, Topic
-from realtime import AuthenticatedHub, HubException
+from realtime import AuthenticatedHub, HubException, presence
 
 MAX_PAGE = 50
 
@@ -59,3 +59,9 @@ class NotificationHub(AuthenticatedHub):
         if after_id is not None:
             rows = rows.filter(pk__gt=after_id).order_by("pk")
         return [payloads.notification(n) async for n in rows[:limit]]
+
+    async def get_online_count(self) -> int:
+        """Return how many users are online on any instance (staff only)."""
+        if not self.user.is_staff:
+            raise HubException("Only staff may see who is online")
+        return len(await presence.online_users())

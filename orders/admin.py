@@ -5,6 +5,7 @@ from django.utils.translation import ngettext
 
 from orders import services
 from orders.models import Order, OrderEvent
+from realtime import presence
 
 
 class OrderEventInline(admin.TabularInline):
@@ -26,7 +27,14 @@ class OrderEventInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "customer", "status", "progress", "status_message", "updated_at"]
+    list_display = [
+        "number",
+        "customer",
+        "status",
+        "progress",
+        "status_message",
+        "updated_at",
+    ]
     list_filter = ["status", "publish_pending", "updated_at"]
     list_select_related = ["customer"]
     search_fields = ["number"]
@@ -62,6 +70,23 @@ class OrderAdmin(admin.ModelAdmin):
     ]
     inlines = [OrderEventInline]
     actions = ["mark_processing", "mark_shipped", "mark_delivered"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Who is online, read once per page (not per row) from the tracker.
+        request.online_users = set(presence.online_users_sync())
+        title = f"Orders · {len(request.online_users)} online now"
+        return super().changelist_view(request, {**(extra_context or {}), "title": title})
+
+    def get_list_display(self, request):
+        online = getattr(request, "online_users", set())
+
+        @admin.display(boolean=True, description="Online")
+        def customer_online(order) -> bool:
+            return str(order.customer_id) in online
+
+        display = list(super().get_list_display(request))
+        display.insert(2, customer_online)
+        return display
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -186,7 +186,28 @@
       console.warn("[notifications] catch-up failed", error);
     }
     renderList();
+    refreshOnlineCount();
   });
+
+  // Staff only: how many users are online right now, on every server.
+  const onlineNow = document.querySelector("[data-online-now]");
+  let onlineTimer = null;
+
+  async function refreshOnlineCount() {
+    if (!onlineNow) {
+      return;
+    }
+    try {
+      const count = await hub.invoke("GetOnlineCount");
+      onlineNow.textContent = `${count} online now`;
+      onlineNow.hidden = false;
+    } catch (error) {
+      console.warn("[notifications] online count failed", error);
+    }
+    if (onlineTimer === null) {
+      onlineTimer = window.setInterval(refreshOnlineCount, 10000);
+    }
+  }
 
   // Actions -------------------------------------------------------------------
 

@@ -329,3 +329,13 @@ def test_page_polls_its_state_when_the_hub_is_unreachable(shop, contexts):
     expect(customer.locator("[data-order-status]")).to_have_text("Delivered")
     expect(customer.locator("[data-order-message]")).to_have_text("Found by polling")
     expect(customer.locator("[data-order-progress-label]")).to_have_text("100%")
+
+
+def test_staff_see_how_many_users_are_online(shop, contexts):
+    customer = log_in(contexts(), shop, "alice")
+    wait_connected(customer)
+    staff = log_in(contexts(), shop, "staff")
+    wait_connected(staff)
+    badge = staff.locator("[data-online-now]")
+    expect(badge).to_have_text(re.compile(r"^[2-9]\d* online now$"))
+    expect(customer.locator("[data-online-now]")).to_have_count(0)

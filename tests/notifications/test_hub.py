@@ -25,6 +25,7 @@ def test_exposed_targets():
         "SubscribeToTopic",
         "UnsubscribeFromTopic",
         "GetNotifications",
+        "GetOnlineCount",
     }
 
 
@@ -139,3 +140,12 @@ async def test_get_notifications_limits(customer):
     with pytest.raises(HubError, match="limit must be between 1 and 50"):
         await client.invoke("GetNotifications", None, 500)
     await client.disconnect()
+
+
+async def test_online_count_is_for_staff_only(customer, staff):
+    watcher, shopper = await connect(staff), await connect(customer)
+    assert await watcher.invoke("GetOnlineCount") >= 2
+    with pytest.raises(HubError, match="Only staff may see who is online"):
+        await shopper.invoke("GetOnlineCount")
+    await watcher.disconnect()
+    await shopper.disconnect()

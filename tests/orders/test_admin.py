@@ -1,10 +1,12 @@
 """The admin is how staff trigger updates: every change goes through the services."""
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.urls import reverse
 
 from notifications.models import Notification
 from orders.models import Order, OrderEvent
+from realtime import presence
 from tests.factories import make_order, make_topic
 
 pytestmark = pytest.mark.django_db
@@ -243,3 +245,22 @@ def test_notification_and_topic_changelists(client, staff, customer):
     assert notifications.status_code == 200
     assert "Send notification" in notifications.content.decode()
     assert topics.status_code == 200
+
+
+def test_order_list_shows_who_is_online(client, staff, customer, other_customer):
+    make_order(customer)
+    make_order(other_customer)
+    async_to_sync(presence.add_connection)(customer.pk, "orders|test-connection")
+    try:
+        client.force_login(staff)
+        response = client.get("/admin/orders/order/")
+        assert response.status_code == 200
+        assert response.context["title"] == "Orders · 1 online now"
+        changelist = response.context["cl"]
+        (online,) = [field for field in changelist.list_display if callable(field)]
+        assert {o.customer.username: online(o) for o in changelist.result_list} == {
+            "alice": True,
+            "bob": False,
+        }
+    finally:
+        async_to_sync(presence.remove_connection)(customer.pk, "orders|test-connection")
