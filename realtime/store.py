@@ -279,37 +279,23 @@ return 1
 """
 
 
+def _presence_args(user_id: str, member: str, ttl: float, now: float) -> tuple:
+    return (_PRESENCE_ADD, 2, key("presence", user_id), key("online"), member, now + ttl,
+            user_id, int(ttl) + 1)  # fmt: skip
+
+
 async def presence_add(user_id: str, member: str, ttl: float) -> None:
     """Add a connection (`hub|connection_id`) to a user's presence."""
-    expires = time.time() + ttl
-    await client().eval(
-        _PRESENCE_ADD,
-        2,
-        key("presence", user_id),
-        key("online"),
-        member,
-        expires,
-        user_id,
-        int(ttl) + 1,
-    )
+    await client().eval(*_presence_args(user_id, member, ttl, time.time()))
 
 
 async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> None:
     """Push the expiry of live connections (user_id, member) forward."""
-    expires = time.time() + ttl
+    now = time.time()
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
         for user_id, member in entries:
-            pipe.eval(
-                _PRESENCE_ADD,
-                2,
-                key("presence", user_id),
-                key("online"),
-                member,
-                expires,
-                user_id,
-                int(ttl) + 1,
-            )
+            pipe.eval(*_presence_args(user_id, member, ttl, now))
         await pipe.execute()
 
 

@@ -90,35 +90,22 @@ class HubCommunicator:
             await self._pump(remaining)
         return self._completions.pop(invocation_id)
 
-    async def invoke(self, target: str, *arguments: Any, timeout: float = 5) -> Any:
-        """Invoke a hub method and return its result (HubError on an error Completion)."""
+    async def _call(self, kind: int, target: str, arguments: tuple, timeout: float) -> dict:
         invocation_id = str(next(self._ids))
-        message = {
-            "type": 1,
-            "invocationId": invocation_id,
-            "target": target,
-            "arguments": list(arguments),
-        }
-        await self.send_raw(json.dumps(message) + RS)
+        message = {"type": kind, "invocationId": invocation_id, "target": target}
+        await self.send_raw(json.dumps({**message, "arguments": list(arguments)}) + RS)
         completion = await self._await_completion(invocation_id, timeout)
         if "error" in completion:
             raise HubError(completion["error"])
-        return completion.get("result")
+        return completion
+
+    async def invoke(self, target: str, *arguments: Any, timeout: float = 5) -> Any:
+        """Invoke a hub method and return its result (HubError on an error Completion)."""
+        return (await self._call(1, target, arguments, timeout)).get("result")
 
     async def stream(self, target: str, *arguments: Any, timeout: float = 5) -> list:
         """Run a streaming method to its end and return the items."""
-        invocation_id = str(next(self._ids))
-        message = {
-            "type": 4,
-            "invocationId": invocation_id,
-            "target": target,
-            "arguments": list(arguments),
-        }
-        await self.send_raw(json.dumps(message) + RS)
-        completion = await self._await_completion(invocation_id, timeout)
-        if "error" in completion:
-            raise HubError(completion["error"])
-        return completion["items"]
+        return (await self._call(4, target, arguments, timeout))["items"]
 
     async def send(self, target: str, *arguments: Any) -> None:
         """Invoke without waiting for a result (non-blocking invocation)."""
