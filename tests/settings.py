@@ -14,4 +14,5 @@ from config.settings import *  # noqa: F403
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: concurrent workers then wait on the
     # write lock (WAL, IMMEDIATE, busy timeout) as they do in production.
+    (BASE_DIR / "run").mkdir(exist_ok=True)  # noqa: F405  (git-ignored)
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "run" / "test-db.sqlite3")}  # noqa: F405
