@@ -1,8 +1,11 @@
 """Every write with consequences for notifications: persist, commit, publish.
 
 A notification is a row before it is a message. Publishing is scheduled with
-``transaction.on_commit`` and is idempotent: a row is published once, under a
-short lease, and a failed send leaves it pending for ``run_notifier``.
+``transaction.on_commit`` and is idempotent: a row is claimed under a short
+lease, sent, then marked published; a failed send leaves it pending for
+``run_notifier``. Delivery is at least once: a process killed after Redis took
+the message but before the row was marked sends it again when the lease
+ends, and clients drop repeats by notification id.
 """
 
 from __future__ import annotations

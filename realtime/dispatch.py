@@ -92,6 +92,9 @@ async def stream(hub: Hub, message: StreamInvocation, connection: Connection) ->
         method, arguments = _resolve(hub, message, streaming=True)
         async for item in getattr(hub, method.name)(*arguments):
             await connection.send(StreamItem(invocation_id, item))
+            # A generator that never awaits must not starve the process:
+            # writes to daphne do not suspend, so yield to the loop here.
+            await asyncio.sleep(0)
     except asyncio.CancelledError:
         logger.debug("stream %s cancelled", message.target)
         raise

@@ -142,19 +142,32 @@
     return added;
   }
 
+  // The newest id seen while still connected: live events that arrive after
+  // a reconnect must not move the catch-up start past what was missed.
+  let resumeFrom = null;
+  hub.onDisconnected(() => {
+    if (resumeFrom === null) {
+      resumeFrom = newestId;
+    }
+  });
+
   async function catchUp(reconnected) {
-    if (!reconnected || newestId === null) {
+    const from = resumeFrom === null ? newestId : resumeFrom;
+    resumeFrom = null;
+    if (!reconnected || from === null) {
       // First connection (or nothing seen yet): the newest few, newest first.
       remember(await hub.invoke("GetNotifications", null, SHOWN));
       return;
     }
     // Everything after the newest id seen, oldest first, page by page.
+    let cursor = from;
     for (let page = 0; page < CATCH_UP_PAGES; page += 1) {
-      const batch = await hub.invoke("GetNotifications", newestId, CATCH_UP_PAGE);
+      const batch = await hub.invoke("GetNotifications", cursor, CATCH_UP_PAGE);
       remember(batch);
       if (batch.length < CATCH_UP_PAGE) {
         return;
       }
+      cursor = Number(batch[batch.length - 1].id);
     }
   }
 

@@ -94,6 +94,7 @@
       this.selectedTransport = null;
       this._connected = [];
       this._unavailable = [];
+      this._disconnected = [];
       this._restartTimer = null;
       this._everConnected = false;
 
@@ -109,6 +110,7 @@
         .build();
 
       this.connection.onreconnecting(() => {
+        this._lost();
         this._setState("reconnecting");
       });
       this.connection.onreconnected(() => {
@@ -116,6 +118,7 @@
       });
       this.connection.onclose(() => {
         // Automatic reconnection gave up (or the server refused us).
+        this._lost();
         this._giveUp();
       });
     }
@@ -133,6 +136,18 @@
         this._call(callback, { reconnected: false });
       }
       return this;
+    }
+
+    /** Run `callback()` the moment a live connection is lost (before any retry). */
+    onDisconnected(callback) {
+      this._disconnected.push(callback);
+      return this;
+    }
+
+    _lost() {
+      for (const callback of this._disconnected) {
+        this._call(callback, {});
+      }
     }
 
     /** Run `callback()` whenever the hub cannot be reached at all. */

@@ -1,0 +1,203 @@
+"""Fixtures for the scale-out tests: PostgreSQL, nginx, two daphne instances, Node.
+
+Without the binaries (Debian: postgresql, nginx-light) or Node the tests skip
+with a loud reason; with REQUIRE_SCALEOUT=1 (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveStack, NodeProcess
+from tests.scaleout.stack import (
+    NGINX_BINARY,
+    Cluster,
+    Nginx,
+    ThrowawayPostgres,
+    postgres_binaries,
+    unavailable,
+)
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE / "scenarios.mjs"
+PASSWORD = "scaleout-pass-1"
+#: Short timers so that expiry can be watched within a test.
+CLUSTER_OPTIONS = {"PRESENCE_TTL": 6, "NEGOTIATE_TTL": 3, "HANDSHAKE_TIMEOUT": 2}
+#: Customers besides seed_demo's alice and bob: one per test that needs its own.
+EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace")
+NUMBERS = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Print the measured numbers after the run (they go to RESULTS.md)."""
+    lines = config.stash.get(NUMBERS, [])
+    if lines:
+        terminalreporter.write_sep("-", "scale-out numbers")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report_number(request):
+    """Record a measured number for the terminal summary."""
+
+    def record(line: str) -> None:
+        request.config.stash.setdefault(NUMBERS, []).append(line)
+
+    return record
+
+
+# PostgreSQL ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> ThrowawayPostgres:
+    """A throwaway PostgreSQL cluster for the session (stopped with -m immediate)."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        unavailable("running as root but `runuser` is missing")
+    try:
+        server = ThrowawayPostgres(binaries)
+    except KeyError:
+        unavailable("running as root but there is no `postgres` system user")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """The URL of an empty database on the throwaway cluster."""
+    return postgres_server.create_database("shop")
+
+
+# nginx -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nginx():
+    """Start nginx with deploy/nginx.conf in front of given instances: ``nginx(urls)``."""
+    if not os.access(NGINX_BINARY, os.X_OK):
+        unavailable(f"no nginx binary at {NGINX_BINARY}")
+    started: list[Nginx] = []
+
+    def start(upstreams: list[str]) -> Nginx:
+        proxy = Nginx(upstreams)
+        started.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+# Node ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def node_available() -> None:
+    """Node and @microsoft/signalr, or a loud skip (a failure with REQUIRE_SCALEOUT=1)."""
+    node = shutil.which("node")
+    if node is None:
+        unavailable("`node` is not on PATH")
+    try:
+        subprocess.run(
+            [node, "-e", "require.resolve('@microsoft/signalr')"],
+            cwd=HERE.parent.parent,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        unavailable("@microsoft/signalr is not installed (run `npm install`)")
+
+
+class Scenario:
+    """An interactive `watch` scenario: JSON commands in, client state out."""
+
+    def __init__(self, process: NodeProcess) -> None:
+        self.process = process
+        self.steps: list[tuple[str, dict]] = []
+
+    def next_step(self, names: tuple[str, ...], timeout: float = 60) -> dict:
+        """Wait for the next STEP line named one of `names`; fail on "failed"."""
+        while True:
+            name, _, data = self.process.expect("STEP ", timeout=timeout).partition(" ")
+            payload = json.loads(data)
+            self.steps.append((name, payload))
+            if name == "failed":
+                raise AssertionError(f"scenario step failed: {json.dumps(payload)[:4000]}")
+            if name in names:
+                return payload
+
+    def ready(self, timeout: float = 60) -> list[dict]:
+        return self.next_step(("ready",), timeout)["clients"]
+
+    def command(self, cmd: str, timeout: float = 60, **arguments) -> list[dict]:
+        """Send a command; return every client's state once it is done."""
+        self.process.reply(json.dumps({"cmd": cmd, **arguments}))
+        return self.next_step(("state",), timeout)["clients"]
+
+    def stop(self, timeout: float = 30) -> list[dict]:
+        self.process.reply(json.dumps({"cmd": "stop"}))
+        result = self.process.result(timeout=timeout)
+        assert "fatal" not in result, result
+        return result["clients"]
+
+
+@pytest.fixture
+def scenario(node_available):
+    """Start scenarios.mjs: ``scenario("watch", options)`` (stopped by PID at the end)."""
+    with ExitStack() as stack:
+
+        def start(name: str, options: dict) -> Scenario:
+            return Scenario(stack.enter_context(NodeProcess(SCENARIOS, name, options)))
+
+        yield start
+
+
+# Two instances behind nginx ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _cluster(tmp_path_factory, nginx, redis_url, postgres_url) -> Cluster:
+    with LiveStack(
+        tmp_path_factory.mktemp("cluster"),
+        redis_url,
+        asgi="tests.scaleout.asgi:application",
+        instances=2,
+        database_url=postgres_url,
+        realtime_options=CLUSTER_OPTIONS,
+    ) as live:
+        live.manage("seed_demo", "--password", PASSWORD)
+        cluster = Cluster(live, nginx(live.urls), PASSWORD)
+        cluster.create_users(*EXTRA_USERS)
+        yield cluster
+
+
+@pytest.fixture
+def cluster(_cluster) -> Cluster:
+    """Two daphne instances on one Redis and PostgreSQL, behind nginx round-robin.
+
+    Both instances run when a test starts: one a test killed is started again
+    afterwards, and nginx restarted so that it is no longer marked failed.
+    """
+    yield _cluster
+    revived = False
+    for i in range(len(_cluster.live.ports)):
+        if _cluster.live.pid(i) is None:
+            _cluster.live.start(i)
+            revived = True
+    if revived:
+        _cluster.proxy.restart()
