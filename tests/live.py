@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -238,6 +239,24 @@ class LiveStack:
 
 
 # Node ------------------------------------------------------------------------
+
+
+def node_problem() -> str | None:
+    """Say why the official Node client cannot run here, or None when it can."""
+    node = shutil.which("node")
+    if node is None:
+        return "`node` is not on PATH"
+    try:
+        subprocess.run(
+            [node, "-e", "require.resolve('@microsoft/signalr')"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return "@microsoft/signalr is not installed (run `npm install`)"
+    return None
 
 
 def _node_arguments(args: tuple[Any, ...]) -> list[str]:

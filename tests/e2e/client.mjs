@@ -11,27 +11,9 @@
 import * as readline from "node:readline";
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { configure, finish, options, scenarioName, withTimeout } from "../scenario_kit.mjs";
 
-const [scenarioName, rawOptions = "{}"] = process.argv.slice(2);
-const options = JSON.parse(rawOptions);
-const WAIT_MS = options.waitMs ?? 10000;
-
-const watchdog = setTimeout(() => {
-  finish({ fatal: `watchdog: scenario ${scenarioName} still running` }, 3);
-}, options.watchdogMs ?? 55000);
-watchdog.unref();
-
-function finish(result, code = 0) {
-  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
-
-function withTimeout(promise, label, ms = WAIT_MS) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${label}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const WAIT_MS = configure({ waitMs: 10000, watchdogMs: 55000 });
 
 const stdinLines = readline.createInterface({ input: process.stdin });
 const pendingLines = [];

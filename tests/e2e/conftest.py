@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.wire import CLIENT, CUSTOMER
-from tests.live import LiveStack, NodeProcess, run_node
+from tests.live import LiveStack, NodeProcess, node_problem, run_node
 
 HERE = Path(__file__).resolve().parent
 REALTIME_OPTIONS = {"KEEPALIVE_INTERVAL": 2, "CLIENT_TIMEOUT": 6, "HANDSHAKE_TIMEOUT": 3}
 
 
-def _node_problem() -> str | None:
-    node = shutil.which("node")
-    if node is None:
-        return "`node` is not on PATH"
-    try:
-        subprocess.run(
-            [node, "-e", "require.resolve('@microsoft/signalr')"],
-            cwd=HERE.parent.parent,
-            capture_output=True,
-            timeout=30,
-            check=True,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return "@microsoft/signalr is not installed (run `npm install`)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def node_available() -> None:
     """Skip loudly without Node and the SignalR packages; fail when REQUIRE_E2E=1."""
-    problem = _node_problem()
+    problem = node_problem()
     if problem is None:
         return
     message = f"E2E TESTS NOT RUN: {problem}"

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.live import LiveStack, NodeProcess
+from tests.live import LiveStack, NodeProcess, node_problem
 from tests.scaleout.stack import (
     NGINX_BINARY,
     Cluster,
@@ -108,19 +107,9 @@ def nginx():
 @pytest.fixture(scope="session")
 def node_available() -> None:
     """Node and @microsoft/signalr, or a loud skip (a failure with REQUIRE_SCALEOUT=1)."""
-    node = shutil.which("node")
-    if node is None:
-        unavailable("`node` is not on PATH")
-    try:
-        subprocess.run(
-            [node, "-e", "require.resolve('@microsoft/signalr')"],
-            cwd=HERE.parent.parent,
-            capture_output=True,
-            timeout=30,
-            check=True,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        unavailable("@microsoft/signalr is not installed (run `npm install`)")
+    problem = node_problem()
+    if problem is not None:
+        unavailable(problem)
 
 
 class Scenario:

@@ -11,34 +11,12 @@
 // answer the server with a result it did not ask for.
 import * as readline from "node:readline";
 import * as signalR from "@microsoft/signalr";
+import { configure, finish, options, scenarioName, sleep, withTimeout } from "../scenario_kit.mjs";
 
-const [scenarioName, rawOptions = "{}"] = process.argv.slice(2);
-const options = JSON.parse(rawOptions);
-const WAIT_MS = options.waitMs ?? 15000;
-
-const watchdog = setTimeout(() => {
-  finish({ fatal: `watchdog: scenario ${scenarioName} still running` }, 3);
-}, options.watchdogMs ?? 120000);
-watchdog.unref();
-
-function finish(result, code = 0) {
-  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
+const WAIT_MS = configure({ waitMs: 15000, watchdogMs: 120000 });
 
 function step(name, data = {}) {
   process.stdout.write(`STEP ${name} ${JSON.stringify(data)}\n`);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => { setTimeout(resolve, ms); });
-}
-
-function withTimeout(promise, label, ms = WAIT_MS) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${label}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 // Poll a condition every 20 ms until it holds or `ms` pass.
