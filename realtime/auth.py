@@ -1,7 +1,9 @@
 """Who is connecting: the Django session, or a short-lived signed access token.
 
-Browsers authenticate with the session cookie (AuthMiddlewareStack puts the
-user in the scope). Non-browser clients pass a token from
+Browsers authenticate with the session cookie, read here in one database
+round trip (Channels' AuthMiddlewareStack would keep a session object, a lazy
+user and three scope copies alive for every idle connection). Non-browser
+clients pass a token from
 `issue_access_token` through the client's ``accessTokenFactory``: it arrives
 as ``?access_token=`` (WebSockets, SSE) or ``Authorization: Bearer``. Tokens
 are never logged.
@@ -11,12 +13,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from django.contrib.auth import get_user_model
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
+from django.http.cookie import parse_cookie
 
 from realtime import conf
 
@@ -72,7 +79,29 @@ async def authenticate(scope: dict) -> Identity:
         if user is None:
             return Identity(AnonymousUser(), error="access token of an unknown or inactive user")
         return Identity(user, str(user.pk), float(payload["e"]))
-    user = scope.get("user")
+    user = scope.get("user")  # set by an outer auth middleware, or by tests
+    if user is None:
+        user = await _session_user(scope)
     if user is not None and user.is_authenticated:
         return Identity(user, str(user.pk))
     return Identity(AnonymousUser())
+
+
+def _session_key(scope: dict) -> str | None:
+    for header, value in scope.get("headers", ()):
+        if header == b"cookie":
+            return parse_cookie(value.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    return None
+
+
+@database_sync_to_async
+def _user_of_session(session_key: str) -> Any:
+    # django.contrib.auth.get_user checks the backend and the session hash
+    # (a changed password logs other sessions out), as for any request.
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return get_user(SimpleNamespace(session=store))
+
+
+async def _session_user(scope: dict) -> Any:
+    session_key = _session_key(scope)
+    return await _user_of_session(session_key) if session_key else None

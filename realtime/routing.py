@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
 from realtime.transports.http import HttpTransportConsumer
@@ -16,7 +15,7 @@ from realtime.transports.websocket import WebSocketTransport
 def _bound(consumer: type, hub: Any) -> Any:
     """Return an ASGI app of `consumer` serving `hub`."""
     subclass = type(f"{hub.__name__}{consumer.__name__}", (consumer,), {"hub_class": hub})
-    return AuthMiddlewareStack(subclass.as_asgi())
+    return subclass.as_asgi()
 
 
 def _pattern(prefix: str, suffix: str = "") -> str:
