@@ -151,10 +151,13 @@ class Backplane:
         large broadcast goes out.
         """
         batch = conf.get().FANOUT_BATCH
+        # JSON goes out in WebSocket text frames, which take str: decode once
+        # here rather than once per socket.
+        ready = {**frames, "json": frames["json"].decode()}
         for count, connection in enumerate(recipients, 1):
-            if connection.connection_id in exclude:
+            if exclude and connection.connection_id in exclude:
                 continue
-            frame = connection.frame_for(frames)
+            frame = connection.frame_for(ready)
             if frame is not None:
                 try:
                     await connection.write(frame)

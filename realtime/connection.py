@@ -49,8 +49,8 @@ class Transport(Protocol):
     name: str
     text_only: bool
 
-    async def write(self, frame: bytes, binary: bool) -> None:
-        """Send one frame to the client."""
+    async def write(self, frame: bytes | str, binary: bool) -> None:
+        """Send one frame to the client (str only for text frames)."""
 
     async def close(self, *, discard: bool = False) -> None:
         """End the transport; `discard` drops output the client has not taken."""
@@ -274,14 +274,14 @@ class Connection:
         """Encode and send one hub message."""
         await self.write(self.protocol.encode(message))
 
-    async def write(self, frame: bytes) -> None:
+    async def write(self, frame: bytes | str) -> None:
         """Send an already encoded frame (fan-out encodes once for everyone)."""
         if self.state != OPEN:
             return
         self.last_sent = time.monotonic()
         await self.transport.write(frame, self.protocol.transfer_format == "Binary")
 
-    def frame_for(self, frames: dict[str, bytes]) -> bytes | None:
+    def frame_for(self, frames: dict[str, bytes | str]) -> bytes | str | None:
         """Pick this connection's encoding from a pre-encoded broadcast."""
         if self.state != OPEN:
             return None
