@@ -4,6 +4,12 @@ The official clients put the connection token (``?id=``) and, for SSE and
 WebSockets, the access token (``?access_token=``) in query strings, and
 daphne's access log prints whole request URIs. This entry point takes
 exactly daphne's command-line arguments and logs paths without query strings.
+
+It also listens with a deep accept queue: daphne's ``-b``/``-p`` use
+Twisted's default backlog of 50, which overflows when a thousand clients of
+a failed instance reconnect at once (their SYNs are dropped and retried
+after 1, 3, 7 s). ``-b HOST -p PORT`` becomes the equivalent endpoint
+``tcp:port=PORT:interface=HOST:backlog=BACKLOG``.
 """
 
 import sys
@@ -30,9 +36,30 @@ class RedactingServer(Server):
         super().__init__(*args, action_logger=action_logger, **kwargs)
 
 
+BACKLOG = 2048
+
+
+def with_backlog(args: list[str], backlog: int = BACKLOG) -> list[str]:
+    """Turn ``-b HOST -p PORT`` into one TCP endpoint with a deep backlog."""
+    host = port = None
+    rest: list[str] = []
+    items = iter(args)
+    for item in items:
+        if item in ("-b", "--bind"):
+            host = next(items, None)
+        elif item in ("-p", "--port"):
+            port = next(items, None)
+        else:
+            rest.append(item)
+    if port is None:
+        return args
+    interface = f":interface={host.replace(':', chr(92) + ':')}" if host else ""
+    return ["-e", f"tcp:port={port}{interface}:backlog={backlog}", *rest]
+
+
 class Cli(CommandLineInterface):
     server_class = RedactingServer
 
 
 if __name__ == "__main__":
-    Cli.entrypoint() if len(sys.argv) > 1 else Cli().run(["--help"])
+    Cli().run(with_backlog(sys.argv[1:]) or ["--help"])

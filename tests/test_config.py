@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from config.environment import ConfigurationError, channel_layers, read_database_url, read_redis_url
+from config.serve import with_backlog
 from realtime import conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +153,18 @@ def test_collectstatic_gathers_the_official_signalr_bundles(tmp_path, settings):
     assert (
         tmp_path / "static" / "vendor" / "signalr-msgpack" / "signalr-protocol-msgpack.min.js"
     ).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["-b", "127.0.0.1", "-p", "8001", "config.asgi:application"],
+            ["-e", "tcp:port=8001:interface=127.0.0.1:backlog=2048", "config.asgi:application"],
+        ),
+        (["-p", "8001", "app"], ["-e", "tcp:port=8001:backlog=2048", "app"]),
+        (["-e", "unix:/run/shop.sock", "app"], ["-e", "unix:/run/shop.sock", "app"]),
+    ],
+)
+def test_serve_listens_with_a_deep_accept_queue(args, expected):
+    assert with_backlog(args) == expected
