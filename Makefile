@@ -38,7 +38,7 @@ test: lint check
 
 bench: install
 	$(PIP) install --quiet -e ".[bench]"
-	$(PY) -m bench run --quick
+	$(PY) -m bench run --quick  # --full for N up to 10,000 (long)
 
 clean:
 	rm -rf run staticfiles

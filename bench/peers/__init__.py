@@ -1,0 +1,1 @@
+"""The peers: minimal servers a Python user would pick instead of ours."""

@@ -1,0 +1,3 @@
+"""No HTTP views: the Channels peer only serves its WebSocket consumer."""
+
+urlpatterns: list = []

@@ -1,0 +1,107 @@
+"""How big and how long: the quick plan (CI, under 2 minutes) and the full one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes, counts and durations of every scenario."""
+
+    name: str
+    contenders: tuple[str, ...]
+    fanout_sizes: tuple[int, ...]
+    idle_size: int
+    repeats: int
+    spaced_count: int  # broadcasts per run, `spaced_interval` apart
+    spaced_interval: float
+    burst_count: int  # broadcasts per run, back to back
+    storm_size: int
+    storm_repeats: int
+    rpc_sizes: tuple[int, ...]
+    rpc_duration: float
+    e2e_others: int
+    e2e_count: int
+    e2e_interval: float
+    settle: float = 1.0  # seconds to let a server settle before measuring memory
+    idle_cpu_window: float = 1.0  # seconds over which idle CPU is measured
+    open_concurrency: int = 64
+    workers: int = 2
+
+    @property
+    def max_clients(self) -> int:
+        return max(*self.fanout_sizes, self.idle_size, self.storm_size, self.e2e_others)
+
+    def with_overrides(self, **changes: object) -> Plan:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+ALL_CONTENDERS = (
+    "ours-daphne",
+    "ours-uvicorn",
+    "ours-daphne-msgpack",
+    "raw-websockets",
+    "channels-core",
+    "channels-pubsub",
+    "socketio",
+)
+
+QUICK = Plan(
+    name="quick",
+    contenders=(
+        "ours-daphne",
+        "ours-uvicorn",
+        "raw-websockets",
+        "channels-core",
+        "channels-pubsub",
+        "socketio",
+    ),
+    fanout_sizes=(100, 300),
+    idle_size=300,
+    repeats=3,
+    spaced_count=2,
+    spaced_interval=0.25,
+    burst_count=10,
+    storm_size=300,
+    storm_repeats=2,
+    rpc_sizes=(20, 100),
+    rpc_duration=0.5,
+    e2e_others=100,
+    e2e_count=5,
+    e2e_interval=0.1,
+    settle=0.5,
+    idle_cpu_window=0.5,
+)
+
+FULL = Plan(
+    name="full",
+    # Peers right after the first of ours, so that a run stopped early can
+    # still compare; the MessagePack variant last.
+    contenders=(
+        "ours-daphne",
+        "raw-websockets",
+        "socketio",
+        "channels-pubsub",
+        "channels-core",
+        "ours-uvicorn",
+        "ours-daphne-msgpack",
+    ),
+    fanout_sizes=(1000, 5000, 10000),
+    idle_size=5000,
+    repeats=3,
+    spaced_count=3,
+    spaced_interval=1.0,
+    burst_count=10,
+    storm_size=2000,
+    storm_repeats=2,
+    rpc_sizes=(100, 1000),
+    rpc_duration=3.0,
+    e2e_others=1000,
+    e2e_count=20,
+    e2e_interval=0.25,
+    settle=2.0,
+    idle_cpu_window=15.0,  # one client ping period
+)
+
+PLANS = {"quick": QUICK, "full": FULL}

@@ -1,0 +1,341 @@
+"""Results on disk: latest.json, the markdown tables, the targets, fanout.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack")
+TARGET_SIZES = (5000, 10000)
+
+
+def write_json(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, default=str))
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _spread(entry: dict | None, digits: int = 0) -> str:
+    if not entry or not entry.get("runs"):
+        return "n/a"
+    return (
+        f"{_num(entry['median'], digits)} "
+        f"[{_num(entry['min'], digits)}-{_num(entry['max'], digits)}]"
+    )
+
+
+def _contenders(results: dict) -> list[dict]:
+    return list(results["contenders"].values())
+
+
+def _fanout(contender: dict | None, size: int) -> dict | None:
+    fanout = (contender or {}).get("fanout") or {}
+    return fanout.get(size) or fanout.get(str(size))
+
+
+def fanout_table(results: dict) -> list[str]:
+    rows = [
+        "| contender | N | one broadcast: last client ms | p50 / p99 ms | back to back: msg/s "
+        "| p50 / p99 ms | delivered | dropped |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in _contenders(results):
+        for size in sorted(int(s) for s in (c.get("fanout") or {})):
+            f = _fanout(c, size)
+            spaced, burst = f.get("spaced", {}), f.get("burst", {})
+            delivered = sum(m.get("received", 0) for m in (spaced, burst))
+            expected = sum(m.get("expected", 0) for m in (spaced, burst))
+            rows.append(
+                f"| {c['label']} | {f['clients']:,} | {_spread(spaced.get('complete_ms'))} "
+                f"| {_num(spaced.get('p50_ms', {}).get('median'))} / "
+                f"{_num(spaced.get('p99_ms', {}).get('median'))} "
+                f"| {_spread(burst.get('throughput'))} "
+                f"| {_num(burst.get('p50_ms', {}).get('median'))} / "
+                f"{_num(burst.get('p99_ms', {}).get('median'))} "
+                f"| {delivered:,}/{expected:,} | {f.get('dropped', 'n/a')} |"
+            )
+    return rows
+
+
+def idle_table(results: dict) -> list[str]:
+    rows = [
+        "| contender | idle connections | RSS growth KiB/connection | opened/s | server CPU ms "
+        "per open | server CPU % while idle |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in _contenders(results):
+        idle = c.get("idle")
+        if idle:
+            rows.append(
+                f"| {c['label']} | {idle['connections']:,} | {_num(idle['kib_per_connection'], 1)} "
+                f"| {_num(idle['open_per_s'])} | {_num(idle['open_cpu_ms'], 2)} "
+                f"| {_num(idle.get('idle_cpu_pct'), 1)} |"
+            )
+    return rows
+
+
+def storm_table(results: dict) -> list[str]:
+    rows = [
+        "| contender | clients at once | connections/s | all connected after s | p99 ms "
+        "| failures |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in _contenders(results):
+        s = c.get("storm")
+        if s:
+            rows.append(
+                f"| {c['label']} | {s['clients']:,} | {_spread(s['per_s'])} "
+                f"| {_spread(s['elapsed_s'], 2)} | {_spread(s['p99_ms'])} | {s['failed']} |"
+            )
+    return rows
+
+
+def rpc_table(results: dict) -> list[str]:
+    rows = [
+        "| contender | clients | invocations/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in _contenders(results):
+        for size in sorted(int(s) for s in (c.get("rpc") or {})):
+            r = c["rpc"].get(size) or c["rpc"].get(str(size))
+            rows.append(
+                f"| {c['label']} | {r['clients']:,} | {_spread(r['calls_per_s'])} "
+                f"| {_spread(r['p50_ms'], 1)} | {_spread(r['p99_ms'], 1)} | {r['errors']} |"
+            )
+    return rows
+
+
+def e2e_table(results: dict) -> list[str]:
+    rows = [
+        "| contender | other clients | p50 ms | p99 ms | delivered |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for c in _contenders(results):
+        e = c.get("e2e")
+        if e:
+            rows.append(
+                f"| {c['label']} | {e['others']:,} | {_spread(e['p50_ms'], 1)} "
+                f"| {_spread(e['p99_ms'], 1)} | {e['received']}/{e['expected']} |"
+            )
+    return rows
+
+
+def _throughput(contender: dict | None, size: int) -> float:
+    f = _fanout(contender, size) if contender else None
+    if not f:
+        return math.nan
+    return f.get("burst", {}).get("throughput", {}).get("median", math.nan)
+
+
+def _times(ratio: float) -> str:
+    return "n/a" if math.isnan(ratio) else f"{ratio:.2f}x"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
+
+
+def targets(results: dict) -> list[dict]:
+    """Evaluate the issue's targets for each of our contenders."""
+    by_name = results["contenders"]
+    sizes = [s for s in TARGET_SIZES if any(_fanout(c, s) for c in by_name.values())]
+    scale_note = ""
+    if not sizes:
+        fanout_sizes = [int(s) for c in by_name.values() for s in (c.get("fanout") or {})]
+        sizes = [max(fanout_sizes)] if fanout_sizes else []
+        scale_note = " (quick plan: largest N run, not the target N)"
+    rows: list[dict] = []
+    for name in OURS:
+        ours = by_name.get(name)
+        if not ours:
+            continue
+
+        def add(target: str, value: float, ok: bool | None, shown: str, name: str = name) -> None:
+            rows.append(
+                {"contender": name, "target": target, "value": value, "ok": ok, "shown": shown}
+            )
+
+        for size in sizes:
+            mine = _throughput(ours, size)
+            for peer, factor in (
+                ("raw-websockets", 0.5),
+                ("socketio", 3.0),
+                ("channels-core", 8.0),
+                ("channels-pubsub", 8.0),
+            ):
+                ratio = _ratio(mine, _throughput(by_name.get(peer), size))
+                ok = None if math.isnan(ratio) else ratio >= factor
+                add(
+                    f"back to back at N={size}: >= {factor:g}x {peer}{scale_note}",
+                    ratio,
+                    ok,
+                    _times(ratio),
+                )
+            ok = None if math.isnan(mine) else mine >= 15000
+            add(f"back to back at N={size}: >= 15,000 msg/s{scale_note}", mine, ok, _num(mine))
+        delivered = expected = dropped = 0
+        for f in (ours.get("fanout") or {}).values():
+            for mode in ("spaced", "burst"):
+                delivered += f.get(mode, {}).get("received", 0)
+                expected += f.get(mode, {}).get("expected", 0)
+            dropped += f.get("dropped", 0) or 0
+        add(
+            "every broadcast delivered",
+            delivered,
+            delivered == expected,
+            f"{delivered:,}/{expected:,}",
+        )
+        add("no connection dropped", dropped, dropped == 0, str(dropped))
+        idle_size = results["plan"]["idle_size"]
+        spaced = (_fanout(ours, idle_size) or {}).get("spaced", {})
+        raw_spaced = (_fanout(by_name.get("raw-websockets"), idle_size) or {}).get("spaced", {})
+        ratio = _ratio(
+            spaced.get("complete_ms", {}).get("median", math.nan),
+            raw_spaced.get("complete_ms", {}).get("median", math.nan),
+        )
+        add(
+            f"one broadcast to {idle_size:,} idle clients within 2x raw",
+            ratio,
+            None if math.isnan(ratio) else ratio <= 2.0,
+            f"{_times(ratio)} raw",
+        )
+        idle = ours.get("idle") or {}
+        per = idle.get("kib_per_connection")
+        add(
+            f"idle <= 25 KiB RSS per connection (at {idle.get('connections', 0):,})",
+            per,
+            None if per is None else per <= 25,
+            f"{_num(per, 1)} KiB",
+        )
+        storm = ours.get("storm") or {}
+        add(
+            f"connect storm: no failure at {storm.get('clients', 0):,} clients",
+            storm.get("failed"),
+            storm.get("failed") == 0 if storm else None,
+            str(storm.get("failed", "n/a")),
+        )
+    return rows
+
+
+def targets_table(rows: list[dict]) -> list[str]:
+    marks = {True: "met", False: "**missed**", None: "not measured"}
+    lines = ["| contender | target | measured | result |", "|---|---|---:|---|"]
+    lines += [
+        f"| {r['contender']} | {r['target']} | {r['shown']} | {marks[r['ok']]} |" for r in rows
+    ]
+    return lines
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    plan = results["plan"]
+    out = [
+        f"# Benchmark results ({plan['name']} plan)",
+        "",
+        f"Run {meta['started']} on {meta['cpus']} CPUs ({meta['machine']}), Python "
+        f"{meta['python']}; load average {meta['load_before']} before and "
+        f"{meta['load_after']} after; the machine was shared. Load generator: "
+        f"{plan['workers']} worker processes. Values are medians over {plan['repeats']} runs "
+        "with [min-max]. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+        + ".",
+        "",
+        "## Fan-out (payload ~200 B JSON, one topic group, triggered from another process)",
+        "",
+        f"One broadcast: {plan['spaced_count']} broadcasts {plan['spaced_interval']} s apart per "
+        f"run; back to back: {plan['burst_count']} broadcasts per run. Latency = receive time - "
+        "send time embedded in the payload.",
+        "",
+        *fanout_table(results),
+        "",
+        "## Idle cost (fresh server process, VmRSS growth / connections)",
+        "",
+        *idle_table(results),
+        "",
+        "## Connect storm (every client starts at the same instant)",
+        "",
+        *storm_table(results),
+        "",
+        "## RPC (each client invokes an echo in a loop, one call outstanding)",
+        "",
+        *rpc_table(results),
+        "",
+        "## End to end: order status committed by the service -> customer's client",
+        "",
+        *e2e_table(results),
+        "",
+        "## Targets",
+        "",
+        *targets_table(results.get("targets", [])),
+        "",
+    ]
+    errors = [(c["label"], e) for c in _contenders(results) for e in c.get("errors", [])]
+    if errors:
+        out += ["## Errors", "", *(f"- {label}: {e}" for label, e in errors), ""]
+    return "\n".join(out)
+
+
+def plot(results: dict, path: Path) -> None:
+    """Fan-out time and back-to-back throughput against N, one line per contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for c in _contenders(results):
+        sizes = sorted(int(s) for s in (c.get("fanout") or {}))
+        if not sizes:
+            continue
+        for axis, mode, key in ((left, "spaced", "complete_ms"), (right, "burst", "throughput")):
+            values = [_fanout(c, s).get(mode, {}).get(key) for s in sizes]
+            points = [(s, v) for s, v in zip(sizes, values, strict=True) if v and v.get("runs")]
+            if not points:
+                continue
+            xs = [s for s, _ in points]
+            ys = [v["median"] for _, v in points]
+            low = [v["median"] - v["min"] for _, v in points]
+            high = [v["max"] - v["median"] for _, v in points]
+            style = "-" if c["name"].startswith("ours") else "--"
+            axis.errorbar(xs, ys, yerr=[low, high], fmt=f"o{style}", capsize=3, label=c["label"])
+    left.set(
+        title="One broadcast: time until the last client has it",
+        xlabel="clients (N)",
+        ylabel="ms (median, min-max bars)",
+        xscale="log",
+        yscale="log",
+    )
+    right.set(
+        title="Back to back: delivered messages per second",
+        xlabel="clients (N)",
+        ylabel="msg/s (median, min-max bars)",
+        xscale="log",
+        yscale="log",
+    )
+    for axis in (left, right):
+        axis.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle(f"Fan-out, {results['plan']['name']} plan, {results['meta']['started']}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(results: dict, directory: Path, *, with_plot: bool = True) -> None:
+    """Write latest.json, latest.md and (unless told not to) fanout.png."""
+    write_json(results, directory / "latest.json")
+    results["targets"] = targets(results)
+    write_json(results, directory / "latest.json")
+    (directory / "latest.md").write_text(markdown(results))
+    if with_plot:
+        plot(results, directory / "fanout.png")
