@@ -55,6 +55,17 @@ def versions() -> dict[str, str]:
     return found
 
 
+def revision() -> str:
+    """The commit measured, marked when realtime/ or config/ has local changes."""
+    git = ["git", "-C", str(RESULTS.parent.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "realtime", "config"], capture_output=True, text=True
+    )
+    commit = head.stdout.strip() or "unknown"
+    return f"{commit}+local changes" if dirty.stdout.strip() else commit
+
+
 def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -71,6 +82,7 @@ def run(plan: Plan, *, out: Path, profile: bool, auth: str, keep: bool) -> dict:
             "load_before": _load(),
             "load_after": _load(),
             "versions": versions(),
+            "revision": revision(),
             "auth": auth,
         },
         "plan": plan.__dict__,

@@ -103,6 +103,7 @@ class Session:
                 future.set_exception(SessionError("connection closed"))
         if not self.ready.done():
             self.ready.set_exception(SessionError("closed before ready"))
+            self.ready.exception()  # retrieved: open() reports the failure
         if not self.closing:
             self.recorder.dropped()
 

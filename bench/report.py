@@ -9,6 +9,16 @@ from typing import Any
 
 OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack")
 TARGET_SIZES = (5000, 10000)
+#: One colour per contender, the same in every plot.
+COLORS = {
+    "ours-daphne": "tab:blue",
+    "ours-uvicorn": "tab:cyan",
+    "ours-daphne-msgpack": "navy",
+    "raw-websockets": "tab:orange",
+    "socketio": "tab:green",
+    "channels-core": "tab:red",
+    "channels-pubsub": "tab:purple",
+}
 
 
 def write_json(results: dict, path: Path) -> None:
@@ -241,7 +251,8 @@ def markdown(results: dict) -> str:
     out = [
         f"# Benchmark results ({plan['name']} plan)",
         "",
-        f"Run {meta['started']} on {meta['cpus']} CPUs ({meta['machine']}), Python "
+        f"Run {meta['started']} of revision {meta.get('revision', '?')} on {meta['cpus']} CPUs "
+        f"({meta['machine']}), Python "
         f"{meta['python']}; load average {meta['load_before']} before and "
         f"{meta['load_after']} after; the machine was shared. Load generator: "
         f"{plan['workers']} worker processes. Values are medians over {plan['repeats']} runs "
@@ -306,7 +317,15 @@ def plot(results: dict, path: Path) -> None:
             low = [v["median"] - v["min"] for _, v in points]
             high = [v["max"] - v["median"] for _, v in points]
             style = "-" if c["name"].startswith("ours") else "--"
-            axis.errorbar(xs, ys, yerr=[low, high], fmt=f"o{style}", capsize=3, label=c["label"])
+            axis.errorbar(
+                xs,
+                ys,
+                yerr=[low, high],
+                fmt=f"o{style}",
+                capsize=3,
+                label=c["label"],
+                color=COLORS.get(c["name"]),
+            )
     left.set(
         title="One broadcast: time until the last client has it",
         xlabel="clients (N)",
@@ -323,9 +342,10 @@ def plot(results: dict, path: Path) -> None:
     )
     for axis in (left, right):
         axis.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=8)
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f"Fan-out, {results['plan']['name']} plan, {results['meta']['started']}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

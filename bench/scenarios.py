@@ -271,9 +271,12 @@ class ContenderRun:
         after = server.rss_kib()
         # What keeping the connections costs: client pings, server timers.
         window = self.ctx.plan.idle_cpu_window
+        profiler = self._profiler(server, f"idle-{size}")
         cpu_idle = server.cpu_seconds()
         time.sleep(window)
         cpu_idle = server.cpu_seconds() - cpu_idle
+        if profiler is not None:
+            profiler.stop()
         live = resized["live"]
         opened = resized["opened"] or {}
         finished = opened.get("finished") or []
