@@ -39,8 +39,7 @@ class HubCommunicator:
     def __init__(self, hub: type[Hub], user: Any = None, headers: list | None = None) -> None:
         application = _bound(WebSocketTransport, hub)
         self._communicator = WebsocketCommunicator(application, "/hub", headers=headers or [])
-        # AuthMiddlewareStack keeps a user already in the scope when no
-        # session cookie names another one.
+        # realtime.auth takes a user already in the scope (no cookie needed).
         if user is not None:
             self._communicator.scope["user"] = user
         self._ids = itertools.count(1)
