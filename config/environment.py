@@ -30,6 +30,17 @@ def read_database_url(url: str) -> dict:
         raise ConfigurationError("DATABASE_URL", f"is not a valid database URL ({exc})") from None
 
 
+def read_seconds(variable: str, raw: str) -> int:
+    """Return a whole number of seconds (0 or more), or raise ConfigurationError."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigurationError(variable, f"must be a whole number of seconds, got {raw!r}")
+    return value
+
+
 def read_redis_url(url: str) -> str:
     """Return `url` if it is a usable Redis URL, else raise ConfigurationError."""
     try:

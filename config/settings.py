@@ -13,6 +13,7 @@ from config.environment import (
     channel_layers,
     read_database_url,
     read_redis_url,
+    read_seconds,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -96,6 +97,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Keep connections open between requests and hub calls (checked before reuse):
+# reopening one per WebSocket connect cost the hubs most of their connect time.
+DATABASES["default"]["CONN_MAX_AGE"] = read_seconds(
+    "CONN_MAX_AGE", env.str("CONN_MAX_AGE", default="60")
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # AUTHENTICATION -----------------------------------------------------------
 LOGIN_URL = "login"

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from config.environment import ConfigurationError, channel_layers, read_database_url, read_redis_url
-from config.serve import with_backlog
+from config.serve import arguments, with_backlog
 from realtime import conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"REDIS_URL": "http://x"}, "REDIS_URL must start with redis://, rediss:// or unix://"),
         ({"REDIS_URL": "redis://:notaport"}, "REDIS_URL is not a valid URL"),
         ({"REALTIME_OPTIONS": "{nope"}, "REALTIME_OPTIONS is not valid JSON"),
+        ({"CONN_MAX_AGE": "soon"}, "CONN_MAX_AGE must be a whole number of seconds"),
     ],
 )
 def test_bad_configuration_is_one_readable_line(variables, message):
@@ -168,3 +169,14 @@ def test_collectstatic_gathers_the_official_signalr_bundles(tmp_path, settings):
 )
 def test_serve_listens_with_a_deep_accept_queue(args, expected):
     assert with_backlog(args) == expected
+
+
+def test_serve_lets_websocket_upgrades_wait_as_long_as_a_handshake():
+    assert arguments(["-p", "8001", "app"]) == [
+        "--websocket_connect_timeout", "15", "-e", "tcp:port=8001:backlog=2048", "app",
+    ]  # fmt: skip
+    given = ["--websocket_connect_timeout", "30", "-p", "8001", "app"]
+    assert arguments(given) == [
+        "-e", "tcp:port=8001:backlog=2048", "--websocket_connect_timeout", "30", "app",
+    ]  # fmt: skip
+    assert arguments([]) == ["--help"]
