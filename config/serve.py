@@ -10,6 +10,14 @@ Twisted's default backlog of 50, which overflows when a thousand clients of
 a failed instance reconnect at once (their SYNs are dropped and retried
 after 1, 3, 7 s). ``-b HOST -p PORT`` becomes the equivalent endpoint
 ``tcp:port=PORT:interface=HOST:backlog=BACKLOG``.
+
+WebSocket upgrades may wait up to 15 s for the application to accept them
+(daphne's default is 5 s, then "403 Access denied"): in a reconnect storm the
+last clients in the queue should get in, not fail and retry. It matches the
+hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
+
+And its TCP connections send as soon as they are written to when nothing is
+queued (`config.write_through`), as asyncio's transports do.
 """
 
 import sys
@@ -17,6 +25,8 @@ import sys
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+
+from config import write_through
 
 
 class RedactingAccessLog(AccessLogGenerator):
@@ -57,9 +67,25 @@ def with_backlog(args: list[str], backlog: int = BACKLOG) -> list[str]:
     return ["-e", f"tcp:port={port}{interface}:backlog={backlog}", *rest]
 
 
+CONNECT_TIMEOUT = 15
+
+
+def with_connect_timeout(args: list[str], seconds: int = CONNECT_TIMEOUT) -> list[str]:
+    """Add ``--websocket_connect_timeout`` unless the arguments set it."""
+    if any(a.startswith("--websocket_connect_timeout") for a in args):
+        return args
+    return ["--websocket_connect_timeout", str(seconds), *args]
+
+
+def arguments(argv: list[str]) -> list[str]:
+    """daphne's arguments for our command line (``--help`` when there are none)."""
+    return with_connect_timeout(with_backlog(argv)) if argv else ["--help"]
+
+
 class Cli(CommandLineInterface):
     server_class = RedactingServer
 
 
 if __name__ == "__main__":
-    Cli().run(with_backlog(sys.argv[1:]) or ["--help"])
+    write_through.install()
+    Cli().run(arguments(sys.argv[1:]))
