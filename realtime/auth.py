@@ -87,6 +87,11 @@ async def authenticate(scope: dict) -> Identity:
     return Identity(AnonymousUser())
 
 
+def credential(scope: dict) -> str | None:
+    """Return the credential a request presents (access token or session key)."""
+    return _bearer(scope) or _session_key(scope)
+
+
 def _session_key(scope: dict) -> str | None:
     for header, value in scope.get("headers", ()):
         if header == b"cookie":

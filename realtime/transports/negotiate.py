@@ -7,8 +7,8 @@ from typing import Any
 
 from channels.generic.http import AsyncHttpConsumer
 
-from realtime import conf, store
-from realtime.auth import query_param
+from realtime import conf, handoff, store
+from realtime.auth import credential, query_param
 from realtime.transports.opening import NO_LAYER, Refusal, identify, new_id, refuse
 
 TRANSPORTS = [
@@ -50,6 +50,7 @@ class NegotiateConsumer(AsyncHttpConsumer):
             user_id=identity.user_id,
             ttl=conf.get().NEGOTIATE_TTL,
         )
+        handoff.leave(token, credential(self.scope), identity)
         payload: dict[str, Any] = {
             "connectionId": connection_id,
             "negotiateVersion": version,

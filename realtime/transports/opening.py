@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import conf, store
-from realtime.auth import Identity, authenticate, query_param
+from realtime import conf, handoff, store
+from realtime.auth import Identity, authenticate, credential, query_param
 from realtime.backplane import get_backplane
 from realtime.connection import Connection, Transport
 from realtime.security import origin_allowed
@@ -45,11 +45,15 @@ def refuse(scope: dict, refusal: Refusal) -> Refusal:
     return refusal
 
 
-async def identify(scope: dict, hub_class: Any) -> Identity | Refusal:
-    """Check origin and credentials for a hub."""
+async def identify(scope: dict, hub_class: Any, *, token: str | None = None) -> Identity | Refusal:
+    """Check origin and credentials for a hub.
+
+    `token`: the connection token of a transport request, whose negotiate may
+    have left its identity in `realtime.handoff`.
+    """
     if not origin_allowed(scope):
         return refuse(scope, Refusal(403, "origin not allowed"))
-    identity = await authenticate(scope)
+    identity = handoff.take(token, credential(scope)) or await authenticate(scope)
     if identity.error:
         return refuse(scope, Refusal(401, identity.error))
     if hub_class.authentication_required and not identity.user_id:
@@ -76,12 +80,12 @@ async def open_connection(
     scope: dict, hub_class: Any, transport: Transport, *, negotiated: bool
 ) -> Connection | Refusal:
     """Authenticate, claim the negotiated id (or make one) and build the connection."""
-    identity = await identify(scope, hub_class)
+    token = query_param(scope, "id")
+    identity = await identify(scope, hub_class, token=token)
     if isinstance(identity, Refusal):
         return identity
     backplane = await get_backplane()
     ttl = conf.get().PRESENCE_TTL
-    token = query_param(scope, "id")
     if token:
         registration = await registered(scope, hub_class, identity)
         if isinstance(registration, Refusal):

@@ -10,7 +10,16 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.wire import HANDSHAKE, Records, assert_closed, invocation, negotiate, ws_url
+from tests.e2e.wire import (
+    CUSTOMER,
+    HANDSHAKE,
+    Records,
+    assert_closed,
+    invocation,
+    negotiate,
+    ws_url,
+)
+from tests.live import fetch_access_token
 
 pytestmark = pytest.mark.e2e
 
@@ -150,3 +159,28 @@ async def test_second_websocket_with_the_same_id_is_refused(live):
 
         await first.send(invocation("1", "Add", 1, 2).decode())
         assert await records.next_not_ping() == {"type": 3, "invocationId": "1", "result": 3}
+
+
+async def test_a_negotiated_id_opens_only_with_the_negotiating_users_credentials(live):
+    """The identity negotiate proved is handed to the WebSocket only for the same credential."""
+    live.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "get_user_model().objects.filter(username='bob').exists() or "
+        "get_user_model().objects.create_user('bob', password='bob-pass-1')"
+    )
+    alice = {"Authorization": f"Bearer {fetch_access_token(live.url, *CUSTOMER)}"}
+    bob = {"Authorization": f"Bearer {fetch_access_token(live.url, 'bob', 'bob-pass-1')}"}
+    secure = "/hubs/secure"
+
+    token = negotiate(live, path=secure, **alice)["connectionToken"]
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(live, secure, f"?id={token}"), additional_headers=bob):
+            pass
+    assert refused.value.response.status_code == 403
+
+    token = negotiate(live, path=secure, **alice)["connectionToken"]
+    async with connect(ws_url(live, secure, f"?id={token}"), additional_headers=alice) as ws:
+        records = Records(ws)
+        await ws.send((HANDSHAKE + invocation("1", "Whoami")).decode())
+        assert await records.next() == {}
+        assert await records.next_not_ping() == {"type": 3, "invocationId": "1", "result": "alice"}
