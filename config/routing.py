@@ -7,7 +7,7 @@ from django.urls import re_path
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
-from realtime.routing import http_routes, websocket_routes
+from realtime.routing import WebSocketRouter, http_routes
 
 logger = logging.getLogger("config")
 
@@ -29,8 +29,6 @@ def build_application(hubs, django_application):
     return ProtocolTypeRouter(
         {
             "http": URLRouter([*http_routes(hubs), re_path(r"", django_application)]),
-            "websocket": URLRouter(
-                [*websocket_routes(hubs), re_path(r"", refuse_unknown_websocket)]
-            ),
+            "websocket": WebSocketRouter(hubs, refuse_unknown_websocket),
         }
     )

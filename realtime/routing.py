@@ -31,6 +31,25 @@ def http_routes(hubs: dict[str, Any]) -> list:
     return routes
 
 
-def websocket_routes(hubs: dict[str, Any]) -> list:
-    """Routes for the WebSocket transport of each hub."""
-    return [re_path(_pattern(path), _bound(WebSocketTransport, hub)) for path, hub in hubs.items()]
+class WebSocketRouter:
+    """Send each WebSocket request to the hub at its path, others to `fallback`.
+
+    An exact-path table rather than Channels' URLRouter: URLRouter copies the
+    scope for every request and its frame keeps the copy for as long as the
+    socket lives, about 1.4 KiB per idle connection. Paths match as the HTTP
+    routes do: no leading slash, one optional trailing slash.
+    """
+
+    def __init__(self, hubs: dict[str, Any], fallback: Any) -> None:
+        self.apps = {path.strip("/"): _bound(WebSocketTransport, hub) for path, hub in hubs.items()}
+        self.fallback = fallback
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        path = path.lstrip("/")
+        if path.endswith("/"):
+            path = path[:-1]
+        await self.apps.get(path, self.fallback)(scope, receive, send)
