@@ -10,6 +10,15 @@ from realtime import AuthenticatedHub, HubException, presence
 MAX_PAGE = 50
 
 
+@database_sync_to_async
+def _subscriptions_and_unread(user) -> tuple[list[str], int]:
+    # One trip to the database thread for both reads of a connect.
+    topics = Topic.objects.subscribable_by(user).filter(subscribers=user)
+    return list(topics.values_list("slug", flat=True)), Notification.objects.unread_for(
+        user
+    ).count()
+
+
 class NotificationHub(AuthenticatedHub):
     """Live notifications. Every connection is in its user's group (``user:<id>``)."""
 
@@ -18,14 +27,10 @@ class NotificationHub(AuthenticatedHub):
     async def on_connected(self) -> None:
         if self.user.is_staff:
             await self.groups.add(STAFF_GROUP)
-        async for slug in (
-            Topic.objects.subscribable_by(self.user)
-            .filter(subscribers=self.user)
-            .values_list("slug", flat=True)
-        ):
+        slugs, unread = await _subscriptions_and_unread(self.user)
+        for slug in slugs:
             await self.groups.add(topic_group(slug))
-        count = await Notification.objects.unread_for(self.user).acount()
-        await self.clients.caller.send(UNREAD_COUNT_UPDATED, count)
+        await self.clients.caller.send(UNREAD_COUNT_UPDATED, unread)
 
     async def mark_as_read(self, notification_id: int) -> None:
         """Mark one of the caller's notifications read; every tab of the user hears it."""

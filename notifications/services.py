@@ -191,14 +191,19 @@ def mark_all_as_read(*, user: Any) -> int:
 # Topics ------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def subscribe(*, user: Any, slug: str) -> bool:
-    """Subscribe `user` to a topic they may see; False when refused."""
+    """Subscribe `user` to a topic they may see; False when refused.
+
+    Pages re-subscribe on every (re)connect, so the common case is "already
+    subscribed": two reads, no write transaction. `add` is atomic and ignores
+    a row another request inserted meanwhile.
+    """
     topic = Topic.objects.subscribable_by(user).filter(slug=slug).first()
     if topic is None:
         logger.info("user %s refused topic %r", user.pk, slug)
         return False
-    topic.subscribers.add(user)
+    if not topic.subscribers.filter(pk=user.pk).exists():
+        topic.subscribers.add(user)
     return True
 
 
