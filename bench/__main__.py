@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument("--burst-count", type=int, help="back-to-back broadcasts per run")
     run_parser.add_argument("--idle-size", type=int, help="connections of the idle scenario")
+    run_parser.add_argument("--storm-size", type=int, help="clients of the connect storm")
     run_parser.add_argument("--idle-cpu-window", type=float, help="seconds of idle CPU sampling")
     run_parser.add_argument("--auth", choices=("token", "cookie"), default="token")
     run_parser.add_argument("--profile", action="store_true", help="py-spy the burst at max N")
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         burst_count=args.burst_count,
         idle_size=args.idle_size,
+        storm_size=args.storm_size,
         idle_cpu_window=args.idle_cpu_window,
         fanout_sizes=tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None,
     )
