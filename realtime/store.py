@@ -18,13 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 PREFIX = "rt"
+#: Redis connections per event loop, and seconds a command waits for one.
+POOL_SIZE = 500
+POOL_WAIT = 30.0
 
 _clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, Redis]] = (
     weakref.WeakKeyDictionary()
@@ -48,15 +51,20 @@ def client() -> Redis:
     url = settings.REDIS_URL
     cached = _clients.get(loop)
     if cached is None or cached[0] != url:
-        redis = Redis.from_url(
+        # A pool that makes callers wait for a free connection: a burst (ten
+        # thousand clients leaving at once) queues. redis-py's default pool
+        # raised MaxConnectionsError at its limit, and the cleanup was lost.
+        pool = BlockingConnectionPool.from_url(
             url,
-            max_connections=2000,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT,
             socket_timeout=None,
             socket_connect_timeout=5,
             health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        redis = Redis.from_pool(pool)
         _clients[loop] = (url, redis)
         _close_with(loop, redis)
         return redis
@@ -163,6 +171,26 @@ async def forget(token: str, connection_id: str) -> None:
     await client().delete(key("conn", _secret(token)), key("cid", connection_id))
 
 
+async def forget_many(
+    connections: Iterable[tuple[str, str, str, str]], groups: Iterable[str], process: str
+) -> None:
+    """In one pipeline: forget connections (token, connection id, user id, presence
+    member) and remove `process` from `groups`."""
+    now = time.time()
+    redis = client()
+    async with redis.pipeline(transaction=False) as pipe:
+        for token, connection_id, user_id, member in connections:
+            pipe.delete(key("conn", _secret(token)), key("cid", connection_id))
+            if user_id:
+                pipe.eval(
+                    _PRESENCE_REMOVE, 2, key("presence", user_id), key("online"), member, now,
+                    user_id,
+                )  # fmt: skip
+        for group in groups:
+            pipe.srem(key("group", group), process)
+        await pipe.execute()
+
+
 async def refresh_registrations(
     entries: Iterable[Registration], tokens: Iterable[str], ttl: float
 ) -> None:
@@ -234,11 +262,6 @@ return live
 async def add_to_group(group: str, process: str) -> None:
     """Record that `process` holds members of `group`."""
     await client().sadd(key("group", group), process)
-
-
-async def discard_from_group(group: str, process: str) -> None:
-    """Record that `process` holds no more members of `group`."""
-    await client().srem(key("group", group), process)
 
 
 async def add_to_groups(groups: Iterable[str], process: str) -> None:
