@@ -19,6 +19,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
 from realtime import conf, metrics, shutdown, store
+from realtime.departures import Departure, Departures
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
@@ -36,6 +37,7 @@ class Backplane:
         self.channel = ""
         self.connections: dict[str, Connection] = {}
         self.groups: dict[str, set[Connection]] = {}
+        self.departures: Departures | None = None
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
 
@@ -43,8 +45,13 @@ class Backplane:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+        self.departures = Departures(self.channel, self.groups.__contains__)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._receive()), loop.create_task(self._sweep())]
+        self._tasks = [
+            loop.create_task(self._receive()),
+            loop.create_task(self._sweep()),
+            loop.create_task(self.departures.run()),
+        ]
         shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
 
@@ -54,7 +61,16 @@ class Backplane:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.flush_departures()
         await self.layer.close_pools()
+
+    async def flush_departures(self) -> None:
+        """Write every queued Redis cleanup now (shutdown); log if Redis is away."""
+        try:
+            while self.departures is not None and len(self.departures):
+                await self.departures.flush()
+        except (RedisError, OSError):
+            logger.warning("could not clean up ended connections in Redis", exc_info=True)
 
     # Local tables ------------------------------------------------------------
 
@@ -82,7 +98,7 @@ class Backplane:
             members.add(connection)
 
     async def leave(self, connection: Connection, group: str) -> None:
-        """Remove a local member; the last one unregisters the process."""
+        """Remove a local member; the last one unregisters the process (batched)."""
         members = self.groups.get(group)
         if members is None:
             return
@@ -90,14 +106,16 @@ class Backplane:
         if members:
             return
         del self.groups[group]
-        try:
-            await store.discard_from_group(group, self.channel)
-        except (RedisError, OSError):
-            logger.warning("could not leave %s in Redis", group, exc_info=True)
-        if group in self.groups:
-            # Someone joined while Redis answered: commands on pooled
-            # connections may land in any order, so say it again.
-            await store.add_to_group(group, self.channel)
+        self.departures.group_emptied(group)
+
+    def forget(self, connection: Connection) -> None:
+        """Queue the Redis cleanup of a connection that ended."""
+        self.departures.connection_ended(
+            Departure(
+                connection.token, connection.connection_id, connection.user_id,
+                connection.presence_member,
+            )
+        )  # fmt: skip
 
     # Inbound messages ----------------------------------------------------------
 

@@ -13,8 +13,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from redis.exceptions import RedisError
-
 from realtime import conf, dispatch, presence, store
 from realtime.clients import GroupManager, HubClients
 from realtime.protocol import (
@@ -370,10 +368,5 @@ class Connection:
             except Exception:
                 logger.exception("on_disconnected failed for %s", self.connection_id)
         await self.backplane.detach(self)
-        try:
-            if self.user_id:
-                await presence.remove_connection(self.user_id, self.presence_member)
-            await store.forget(self.token, self.connection_id)
-        except (OSError, RedisError):
-            logger.warning("could not clean up %s in Redis", self.connection_id, exc_info=True)
+        self.backplane.forget(self)
         logger.debug("disconnected %s", self.connection_id)
