@@ -2,12 +2,12 @@
 
 import logging
 
-from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.routing import URLRouter
 from django.urls import re_path
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
-from realtime.routing import WebSocketRouter, http_routes
+from realtime.routing import ProtocolRouter, WebSocketRouter, http_routes
 
 logger = logging.getLogger("config")
 
@@ -26,7 +26,7 @@ async def refuse_unknown_websocket(scope, receive, send):
 
 def build_application(hubs, django_application):
     """Route hub paths to the SignalR transports and everything else to Django."""
-    return ProtocolTypeRouter(
+    return ProtocolRouter(
         {
             "http": URLRouter([*http_routes(hubs), re_path(r"", django_application)]),
             "websocket": WebSocketRouter(hubs, refuse_unknown_websocket),

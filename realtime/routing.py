@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from asgiref.sync import markcoroutinefunction
 from django.urls import re_path
 
 from realtime.transports.http import HttpTransportConsumer
@@ -12,10 +13,50 @@ from realtime.transports.negotiate import NegotiateConsumer
 from realtime.transports.websocket import WebSocketTransport
 
 
+def _serving(consumer: type, hub: Any) -> type:
+    """Return a subclass of `consumer` serving `hub`."""
+    return type(f"{hub.__name__}{consumer.__name__}", (consumer,), {"hub_class": hub})
+
+
 def _bound(consumer: type, hub: Any) -> Any:
     """Return an ASGI app of `consumer` serving `hub`."""
-    subclass = type(f"{hub.__name__}{consumer.__name__}", (consumer,), {"hub_class": hub})
-    return subclass.as_asgi()
+    return _serving(consumer, hub).as_asgi()
+
+
+class Passthrough:
+    """An ASGI router whose ``__call__`` hands back the chosen app's coroutine.
+
+    An ``async def __call__`` that awaits the inner app keeps its frame alive
+    for as long as the connection lives; three levels of routing (protocol,
+    path, ``as_asgi``) cost an idle WebSocket about 1.5 KiB. A plain method
+    returning the coroutine costs nothing once it has returned. It is marked
+    as a coroutine function so servers and asgiref treat it as ASGI 3.
+    """
+
+    _asgi_single_callable = True
+
+    def route(self, scope: dict) -> Any:
+        """Return the ASGI app for `scope` (subclasses)."""
+        raise NotImplementedError
+
+    @markcoroutinefunction
+    def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        return self.route(scope)(scope, receive, send)
+
+
+class ProtocolRouter(Passthrough):
+    """Channels' ProtocolTypeRouter, without a frame kept per connection."""
+
+    def __init__(self, apps: dict[str, Any]) -> None:
+        self.apps = apps
+
+    def route(self, scope: dict) -> Any:
+        try:
+            return self.apps[scope["type"]]
+        except KeyError:
+            raise ValueError(
+                f"No application configured for scope type {scope['type']!r}"
+            ) from None
 
 
 def _pattern(prefix: str, suffix: str = "") -> str:
@@ -31,7 +72,7 @@ def http_routes(hubs: dict[str, Any]) -> list:
     return routes
 
 
-class WebSocketRouter:
+class WebSocketRouter(Passthrough):
     """Send each WebSocket request to the hub at its path, others to `fallback`.
 
     An exact-path table rather than Channels' URLRouter: URLRouter copies the
@@ -41,10 +82,12 @@ class WebSocketRouter:
     """
 
     def __init__(self, hubs: dict[str, Any], fallback: Any) -> None:
-        self.apps = {path.strip("/"): _bound(WebSocketTransport, hub) for path, hub in hubs.items()}
+        self.consumers = {
+            path.strip("/"): _serving(WebSocketTransport, hub) for path, hub in hubs.items()
+        }
         self.fallback = fallback
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    def route(self, scope: dict) -> Any:
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -52,4 +95,5 @@ class WebSocketRouter:
         path = path.lstrip("/")
         if path.endswith("/"):
             path = path[:-1]
-        await self.apps.get(path, self.fallback)(scope, receive, send)
+        consumer = self.consumers.get(path)
+        return self.fallback if consumer is None else consumer()

@@ -44,3 +44,14 @@ async def test_a_path_without_a_hub_is_refused_with_a_log_line(path, caplog):
 
     assert not connected
     assert f"refused websocket {path}: no hub at this path" in caplog.text
+
+
+async def test_an_unknown_scope_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="No application configured for scope type 'lifespan'"):
+        await application({"type": "lifespan"}, None, None)
+
+
+def test_the_application_is_a_single_callable_asgi_3_app():
+    from asgiref.compatibility import is_double_callable
+
+    assert not is_double_callable(application)
