@@ -25,6 +25,8 @@ import sys
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.web.http import HTTPChannel
 
 from config import write_through
 
@@ -39,11 +41,31 @@ class RedactingAccessLog(AccessLogGenerator):
         super().__call__(protocol, action, details)
 
 
+def release_http_channel(protocol: object) -> None:
+    """Let go of the HTTP channel that carried a WebSocket's upgrade request.
+
+    daphne hands the TCP transport to the WebSocket protocol but leaves the
+    HTTP channel registered as the transport's producer, with its idle timer
+    running: the channel, its request, headers and read buffer (about 5 KiB)
+    then live as long as the socket. Called when the WebSocket protocol
+    announces itself, before the application starts.
+    """
+    transport = getattr(protocol, "transport", None)
+    channel = getattr(transport, "producer", None)
+    if isinstance(protocol, WebSocketProtocol) and isinstance(channel, HTTPChannel):
+        transport.unregisterProducer()
+        channel.setTimeout(None)
+
+
 class RedactingServer(Server):
     def __init__(self, *args, action_logger=None, **kwargs) -> None:
         if isinstance(action_logger, AccessLogGenerator):
             action_logger = RedactingAccessLog(action_logger.stream)
         super().__init__(*args, action_logger=action_logger, **kwargs)
+
+    def protocol_connected(self, protocol: object) -> None:
+        super().protocol_connected(protocol)
+        release_http_channel(protocol)
 
 
 BACKLOG = 2048
