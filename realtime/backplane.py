@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from realtime import conf, metrics, shutdown, store
 from realtime.departures import Departure, Departures
+from realtime.transports.events import websocket_event
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
@@ -170,19 +171,28 @@ class Backplane:
         """
         batch = conf.get().FANOUT_BATCH
         # JSON goes out in WebSocket text frames, which take str: decode once
-        # here rather than once per socket.
+        # here rather than once per socket. WebSockets get one shared ASGI
+        # event per encoding, handed straight to the server's send.
         ready = {**frames, "json": frames["json"].decode()}
+        events = {name: websocket_event(frame) for name, frame in ready.items()}
+        now = time.monotonic()
         for count, connection in enumerate(recipients, 1):
             if exclude and connection.connection_id in exclude:
                 continue
             frame = connection.frame_for(ready)
             if frame is not None:
+                send_event = getattr(connection.transport, "send_event", None)
                 try:
-                    await connection.write(frame)
+                    if send_event is None:
+                        await connection.write(frame)
+                    else:
+                        connection.last_sent = now
+                        await send_event(events[connection.protocol.name])
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:
                 await asyncio.sleep(0)
+                now = time.monotonic()
         metrics.increment("frames_sent", len(recipients))
 
     # Timers and liveness -------------------------------------------------------

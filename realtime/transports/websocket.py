@@ -18,6 +18,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
+from realtime.transports.events import websocket_event
 from realtime.transports.opening import Refusal, open_connection
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,13 @@ class WebSocketTransport(AsyncConsumer):
 
     def __init__(self) -> None:
         self.connection: Connection | None = None
-        self.base_send: Any = None
+        #: The server's ASGI send. A broadcast hands it one shared event per
+        #: encoding (`websocket_event`), with no per-recipient layers between.
+        self.send_event: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.scope = scope
-        self.base_send = send
+        self.send_event = send
         while True:
             message = await receive()
             kind = message["type"]
@@ -54,9 +57,9 @@ class WebSocketTransport(AsyncConsumer):
         await aclose_old_connections()
         opened = await open_connection(self.scope, self.hub_class, self, negotiated=False)
         if isinstance(opened, Refusal):
-            await self.base_send({"type": "websocket.close"})
+            await self.send_event({"type": "websocket.close"})
             return
-        await self.base_send({"type": "websocket.accept"})
+        await self.send_event({"type": "websocket.accept"})
         self.connection = opened
         await opened.start()
 
@@ -73,11 +76,9 @@ class WebSocketTransport(AsyncConsumer):
         await aclose_old_connections()
 
     async def write(self, frame: bytes | str, binary: bool) -> None:
-        if binary:
-            await self.base_send({"type": "websocket.send", "bytes": frame})
-        else:
-            text = frame if isinstance(frame, str) else frame.decode()
-            await self.base_send({"type": "websocket.send", "text": text})
+        if not binary and isinstance(frame, bytes):
+            frame = frame.decode()
+        await self.send_event(websocket_event(frame))
 
     async def close(self, *, discard: bool = False) -> None:
-        await self.base_send({"type": "websocket.close"})
+        await self.send_event({"type": "websocket.close"})
