@@ -16,19 +16,28 @@ WebSocket upgrades may wait up to 15 s for the application to accept them
 last clients in the queue should get in, not fail and retry. It matches the
 hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 
-And its TCP connections send as soon as they are written to when nothing is
-queued (`config.write_through`), as asyncio's transports do.
+And three changes to what daphne does per WebSocket, each measured in
+bench/ (see bench/results/FINDINGS.md):
+
+- TCP connections send as soon as they are written to when nothing is
+  queued (`config.write_through`), as asyncio's transports do;
+- the HTTP channel that carried the upgrade request is released
+  (`release_http_channel`), about 4 KiB per idle connection;
+- the scope offers `realtime.transports.events.FRAMES_EXTENSION`
+  (`frame_writer`), so a broadcast writes one pre-encoded frame to each
+  socket instead of passing an event through daphne and autobahn for each.
 """
 
 import sys
 
+from daphne import server as daphne_server
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
-from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.web.http import HTTPChannel
 
 from config import write_through
+from realtime.transports.events import FRAMES_EXTENSION
 
 
 class RedactingAccessLog(AccessLogGenerator):
@@ -57,11 +66,37 @@ def release_http_channel(protocol: object) -> None:
         channel.setTimeout(None)
 
 
-class RedactingServer(Server):
+def frame_writer(protocol: WebSocketProtocol):
+    """The `FRAMES_EXTENSION` callable of one WebSocket: write a whole frame if open.
+
+    autobahn never fragments daphne's messages and writes each frame to the
+    transport in one call, so a frame written here never splits one of its.
+    """
+
+    def write_frame(frame: bytes) -> bool:
+        if protocol.state != protocol.STATE_OPEN or protocol.muted:
+            return False
+        protocol.transport.write(frame)
+        return True
+
+    return write_frame
+
+
+class Server(daphne_server.Server):
+    """daphne's server with the changes above."""
+
     def __init__(self, *args, action_logger=None, **kwargs) -> None:
         if isinstance(action_logger, AccessLogGenerator):
             action_logger = RedactingAccessLog(action_logger.stream)
         super().__init__(*args, action_logger=action_logger, **kwargs)
+
+    def create_application(self, protocol: object, scope: dict):
+        if isinstance(protocol, WebSocketProtocol):
+            scope["extensions"] = {
+                **scope.get("extensions", {}),
+                FRAMES_EXTENSION: frame_writer(protocol),
+            }
+        return super().create_application(protocol, scope)
 
     def protocol_connected(self, protocol: object) -> None:
         super().protocol_connected(protocol)
@@ -105,7 +140,7 @@ def arguments(argv: list[str]) -> list[str]:
 
 
 class Cli(CommandLineInterface):
-    server_class = RedactingServer
+    server_class = Server
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from realtime import conf, metrics, shutdown, store
 from realtime.departures import Departure, Departures
-from realtime.transports.events import websocket_event
+from realtime.transports.events import websocket_event, websocket_frame
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
@@ -170,24 +170,31 @@ class Backplane:
         large broadcast goes out.
         """
         batch = conf.get().FANOUT_BATCH
-        # JSON goes out in WebSocket text frames, which take str: decode once
-        # here rather than once per socket. WebSockets get one shared ASGI
-        # event per encoding, handed straight to the server's send.
+        # WebSockets get the WebSocket frame encoded once per encoding when
+        # the server writes frames (`FRAMES_EXTENSION`), else one shared ASGI
+        # event; JSON goes in text frames, which take str: decoded once here.
         ready = {**frames, "json": frames["json"].decode()}
         events = {name: websocket_event(frame) for name, frame in ready.items()}
+        wire = {
+            "json": websocket_frame(frames["json"], binary=False),
+            **{n: websocket_frame(f, binary=True) for n, f in frames.items() if n != "json"},
+        }
         now = time.monotonic()
         for count, connection in enumerate(recipients, 1):
             if exclude and connection.connection_id in exclude:
                 continue
             frame = connection.frame_for(ready)
             if frame is not None:
-                send_event = getattr(connection.transport, "send_event", None)
+                transport = connection.transport
                 try:
-                    if send_event is None:
-                        await connection.write(frame)
-                    else:
+                    if getattr(transport, "write_frame", None) is not None:
                         connection.last_sent = now
-                        await send_event(events[connection.protocol.name])
+                        transport.write_frame(wire[connection.protocol.name])
+                    elif getattr(transport, "send_event", None) is not None:
+                        connection.last_sent = now
+                        await transport.send_event(events[connection.protocol.name])
+                    else:
+                        await connection.write(frame)
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:

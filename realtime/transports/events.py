@@ -1,4 +1,17 @@
-"""ASGI events the transports send."""
+"""What the WebSocket transport hands the server: ASGI events, or whole frames.
+
+`FRAMES_EXTENSION` names an ASGI extension that our daphne (`config.serve`)
+puts in every WebSocket scope: a callable that writes one complete frame,
+already encoded, to the socket if it is open, and returns whether it did. A
+broadcast then encodes its WebSocket frame once per process (as
+`websockets.broadcast` does) instead of once per recipient in the server.
+Without the extension (other servers, tests) the transport sends ordinary
+``websocket.send`` events.
+"""
+
+import struct
+
+FRAMES_EXTENSION = "realtime.frames"
 
 
 def websocket_event(frame: bytes | str) -> dict:
@@ -6,3 +19,20 @@ def websocket_event(frame: bytes | str) -> dict:
     if isinstance(frame, str):
         return {"type": "websocket.send", "text": frame}
     return {"type": "websocket.send", "bytes": frame}
+
+
+def websocket_frame(payload: bytes, *, binary: bool) -> bytes:
+    """One complete, unmasked server-to-client frame (RFC 6455, section 5.2).
+
+    `payload` of a text frame must be UTF-8 (the JSON protocol's encoder
+    guarantees it).
+    """
+    first = 0x82 if binary else 0x81  # FIN + binary or text opcode
+    size = len(payload)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + payload

@@ -18,7 +18,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
-from realtime.transports.events import websocket_event
+from realtime.transports.events import FRAMES_EXTENSION, websocket_event
 from realtime.transports.opening import Refusal, open_connection
 
 logger = logging.getLogger(__name__)
@@ -36,10 +36,13 @@ class WebSocketTransport(AsyncConsumer):
         #: The server's ASGI send. A broadcast hands it one shared event per
         #: encoding (`websocket_event`), with no per-recipient layers between.
         self.send_event: Any = None
+        #: The server's frame writer (`FRAMES_EXTENSION`), when it offers one.
+        self.write_frame: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.scope = scope
         self.send_event = send
+        self.write_frame = scope.get("extensions", {}).get(FRAMES_EXTENSION)
         while True:
             message = await receive()
             kind = message["type"]

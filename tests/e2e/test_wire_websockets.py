@@ -184,3 +184,50 @@ async def test_a_negotiated_id_opens_only_with_the_negotiating_users_credentials
         await ws.send((HANDSHAKE + invocation("1", "Whoami")).decode())
         assert await records.next() == {}
         assert await records.next_not_ping() == {"type": 3, "invocationId": "1", "result": "alice"}
+
+
+def _messagepack_records(frame: bytes) -> list:
+    """Split a binary frame into MessagePack hub messages (varint length prefixes)."""
+    records, offset = [], 0
+    while offset < len(frame):
+        size = shift = 0
+        while True:
+            byte = frame[offset]
+            offset += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        records.append(msgpack.unpackb(frame[offset : offset + size]))
+        offset += size
+    return records
+
+
+async def _next_messagepack(websocket) -> list:
+    while True:
+        for record in _messagepack_records(await asyncio.wait_for(websocket.recv(), 10)):
+            if record[0] != 6:  # not a Ping
+                return record
+
+
+async def test_group_broadcasts_arrive_whole_in_both_encodings(live):
+    """Broadcast frames are encoded once per process and written whole, past 64 KiB too."""
+    async with connect(ws_url(live)) as text_ws, connect(ws_url(live)) as binary_ws:
+        text = Records(text_ws)
+        await text_ws.send((HANDSHAKE + invocation("1", "Join", "wide")).decode())
+        assert await text.next() == {}
+        assert await text.next_not_ping() == {"type": 3, "invocationId": "1"}
+        await binary_ws.send(b'{"protocol":"messagepack","version":1}\x1e')
+        assert await asyncio.wait_for(binary_ws.recv(), 5) == "{}\x1e"
+        body = msgpack.packb([1, {}, "1", "Join", ["wide"], []])
+        await binary_ws.send(bytes([len(body)]) + body)
+        assert (await _next_messagepack(binary_ws))[:3] == [3, {}, "1"]
+
+        for size in (10, 70_000):
+            live.shell(
+                "from realtime import hub_context\n"
+                f"hub_context('echohub').group('wide').send('Wide', 'é' * {size}, {size})"
+            )
+            event = await text.next_not_ping(timeout=10)
+            assert event == {"type": 1, "target": "Wide", "arguments": ["é" * size, size]}
+            assert (await _next_messagepack(binary_ws))[3:5] == ["Wide", ["é" * size, size]]

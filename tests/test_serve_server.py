@@ -1,0 +1,122 @@
+"""config.serve's daphne: HTTP channels let go after upgrades; whole frames written.
+
+A child process runs the server class on loopback (a Twisted reactor cannot
+be restarted inside the test process), opens WebSockets that echo (half of
+them through the frames extension when the server offers it), and counts the
+HTTP channels still alive after a garbage collection.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import gc, json, socket, sys, threading, time
+from daphne.server import Server
+from twisted.internet import reactor
+from twisted.web.http import HTTPChannel
+from config.serve import Server as OurServer
+from realtime.transports.events import FRAMES_EXTENSION, websocket_frame
+
+async def app(scope, receive, send):
+    write_frame = scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    report["extension"] = write_frame is not None
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif message["type"] == "websocket.receive":
+            text = message["text"]
+            if write_frame is not None and int(text.split()[1]) % 2:
+                # Past 64 KiB: the 8-byte length form.
+                assert write_frame(websocket_frame((text * 7000).encode(), binary=False))
+            else:
+                await send({"type": "websocket.send", "text": text})
+        elif message["type"] == "websocket.disconnect":
+            return
+
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+report = {}
+
+def clients():
+    from websockets.sync.client import connect
+    try:
+        talk(connect)
+    finally:
+        reactor.callFromThread(reactor.stop)
+
+def talk(connect):
+    for _ in range(100):  # until the server listens (bounded: 10 s)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    sockets = [connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) for _ in range(20)]
+    time.sleep(3)  # daphne reaps finished HTTP requests every second
+    reactor.callFromThread(count)
+    time.sleep(1)
+    echoes = []
+    for n, ws in enumerate(sockets):
+        ws.send(f"ping {n}")
+        reply = ws.recv(timeout=5)
+        echoes.append(reply in (f"ping {n}", f"ping {n}" * 7000))
+        framed = report.setdefault("framed", 0)
+        report["framed"] = framed + (reply == f"ping {n}" * 7000)
+        ws.close()
+    report["echoes"] = sum(echoes)
+
+def count():
+    gc.collect()
+    # type(), not isinstance(): lazy objects (Django settings) resolve on __class__.
+    report["http_channels"] = sum(issubclass(type(o), HTTPChannel) for o in gc.get_objects())
+
+server_class = OurServer if sys.argv[1] == "ours" else Server
+threading.Thread(target=clients, daemon=True).start()
+reactor.callLater(30, reactor.stop)
+server_class(
+    application=app,
+    endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
+    signal_handlers=False,
+).run()
+print(json.dumps(report))
+"""
+
+
+def run(server: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, server],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"http_channels", "echoes"} <= set(report), result.stderr[-2000:]
+    return report
+
+
+@pytest.mark.parametrize(("server", "kept"), [("ours", 0), ("stock", 20)])
+def test_upgraded_connections_keep_no_http_channel(server, kept):
+    report = run(server)
+
+    assert report["http_channels"] == kept
+    assert report["echoes"] == 20
+
+
+def test_whole_frames_written_through_the_extension_arrive_intact():
+    ours, stock = run("ours"), run("stock")
+
+    assert ours["extension"]
+    assert ours["framed"] == 10
+    assert not stock["extension"]
+    assert stock["framed"] == 0
