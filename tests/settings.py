@@ -5,6 +5,7 @@ developer's shell may lack, then loads config/settings.py unchanged.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
@@ -16,3 +17,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # write lock (WAL, IMMEDIATE, busy timeout) as they do in production.
     (BASE_DIR / "run").mkdir(exist_ok=True)  # noqa: F405  (git-ignored)
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "run" / "test-db.sqlite3")}  # noqa: F405
+
+# WhiteNoise warns once per test client when STATIC_ROOT is missing; a fresh
+# clone has not run collectstatic (the static files tests run it themselves).
+Path(STATIC_ROOT).mkdir(exist_ok=True)  # noqa: F405  (git-ignored)
