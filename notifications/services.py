@@ -116,8 +116,9 @@ def publish_notification(notification_id: int) -> bool:
     try:
         user.send(RECEIVE_NOTIFICATION, payloads.notification(notification))
         user.send(UNREAD_COUNT_UPDATED, unread)
-    except DeliveryError:
-        logger.warning("notification %s stays pending", notification_id, exc_info=True)
+    except DeliveryError as exc:
+        # The cause is logged where it happened (realtime.context); one line here.
+        logger.warning("notification %s stays pending: %s", notification_id, exc)
         Notification.objects.filter(pk=notification_id).update(claimed_until=None)
         return False
     Notification.objects.filter(pk=notification_id).update(published_at=timezone.now())

@@ -121,8 +121,9 @@ def publish_order_change(order_id: int) -> bool:
         group.send(events.ORDER_PROGRESS_UPDATED, *payloads.order_progress(order))
         if order.is_complete:
             group.send(events.ORDER_COMPLETED, str(order.pk))
-    except DeliveryError:
-        logger.warning("order %s stays pending", order_id, exc_info=True)
+    except DeliveryError as exc:
+        # The cause is logged where it happened (realtime.context); one line here.
+        logger.warning("order %s stays pending: %s", order_id, exc)
         Order.objects.filter(pk=order_id).update(claimed_until=None)
         return False
     Order.objects.filter(pk=order_id).update(publish_pending=False, claimed_until=None)
