@@ -122,6 +122,6 @@ class Command(BaseCommand):
                 "Existing users kept their passwords; pass --password to set a new one."
             )
         self.stdout.write(
-            "Start the server (`daphne config.asgi:application` serves port 8000), then open "
-            "http://127.0.0.1:8000/ (customers) or http://127.0.0.1:8000/admin/ (staff)."
+            "Live updates for the demo rows wait for Redis and run_notifier (`make run` "
+            "starts both next); then open / (customers) or /admin/ (staff) on the server."
         )
