@@ -50,26 +50,18 @@ def compare(directory: Path, before: int, after: int, connections: int, top: int
     second = tracemalloc.Snapshot.load(str(directory / f"{after}.snapshot"))
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
     first, second = first.filter_traces(ignore), second.filter_traces(ignore)
-    lines = []
-    total = sum(s.size_diff for s in second.compare_to(first, "filename"))
-    lines.append(
+    by_file = second.compare_to(first, "filename")
+    total = sum(s.size_diff for s in by_file)
+    lines = [
         f"Python heap growth (tracemalloc): {total / 1024 / connections:.1f} KiB per connection "
-        f"over {connections} connections"
-    )
-    lines += ["", "By file (KiB per connection, blocks per connection):"]
-    for stat in second.compare_to(first, "filename")[:top]:
-        frame = stat.traceback[0]
-        lines.append(
-            f"{stat.size_diff / 1024 / connections:7.2f}  {stat.count_diff / connections:6.1f}"
-            f"  {_short(frame.filename)}"
-        )
-    lines += ["", "By line:"]
-    for stat in second.compare_to(first, "lineno")[:top]:
-        frame = stat.traceback[0]
-        lines.append(
-            f"{stat.size_diff / 1024 / connections:7.2f}  {stat.count_diff / connections:6.1f}"
-            f"  {_short(frame.filename)}:{frame.lineno}"
-        )
+        f"over {connections} connections",
+        "",
+        "By file (KiB per connection, blocks per connection):",
+        *_growth(by_file[:top], connections, with_line=False),
+        "",
+        "By line:",
+        *_growth(second.compare_to(first, "lineno")[:top], connections, with_line=True),
+    ]
     counts_before = Counter(json.loads((directory / f"{before}.types.json").read_text()))
     counts_after = Counter(json.loads((directory / f"{after}.types.json").read_text()))
     counts_after.subtract(counts_before)
@@ -77,6 +69,19 @@ def compare(directory: Path, before: int, after: int, connections: int, top: int
     for name, count in counts_after.most_common(top):
         lines.append(f"{count / connections:7.2f}  {name}")
     return "\n".join(lines) + "\n"
+
+
+def _growth(stats: list, connections: int, *, with_line: bool) -> list[str]:
+    """One line per allocation site: KiB and blocks per connection, then where."""
+    lines = []
+    for stat in stats:
+        frame = stat.traceback[0]
+        where = _short(frame.filename) + (f":{frame.lineno}" if with_line else "")
+        lines.append(
+            f"{stat.size_diff / 1024 / connections:7.2f}  {stat.count_diff / connections:6.1f}"
+            f"  {where}"
+        )
+    return lines
 
 
 def _short(filename: str) -> str:

@@ -167,36 +167,35 @@ class ContenderRun:
         c, ctx = self.contender, self.ctx
         database_url = ctx.database.copy(c.name) if c.ours and ctx.database else ""
         Redis.from_url(ctx.redis_url).flushall()
+        # ExitStack callbacks run in reverse and each runs even if another
+        # raised: the clients close first, then the trigger and the server stop.
         with contextlib.ExitStack() as stack:
-            # Callbacks run in reverse and each runs even if another raised:
-            # the clients close first, then the trigger and the server stop.
-            server, port, env = start_server(
-                c,
-                rpc=False,
-                redis_url=ctx.redis_url,
-                workdir=ctx.workdir,
-                database_url=database_url,
-            )
-            stack.callback(server.stop)
-            self.server = server
+            server, port, env = self._serve(stack, rpc=False, database_url=database_url)
             trigger = Trigger(c.trigger, env, ctx.workdir / f"{c.name}-trigger.log")
             stack.callback(trigger.stop)
             stack.callback(self._close_clients)
             self.main_scenarios(server, trigger, port)
         if c.ours and not c.fanout_only:
             with contextlib.ExitStack() as stack:
-                server, port, _ = start_server(
-                    c,
-                    rpc=True,
-                    redis_url=ctx.redis_url,
-                    workdir=ctx.workdir,
-                    database_url=database_url,
-                )
-                stack.callback(server.stop)
-                self.server = server
+                server, port, _ = self._serve(stack, rpc=True, database_url=database_url)
                 stack.callback(self._close_clients)
                 self._guard("rpc", self.rpc, server, c.rpc_spec(port))
         return self.result
+
+    def _serve(
+        self, stack: contextlib.ExitStack, *, rpc: bool, database_url: str
+    ) -> tuple[ServerProcess, int, dict]:
+        """Start the contender's server, stopped when `stack` closes."""
+        server, port, env = start_server(
+            self.contender,
+            rpc=rpc,
+            redis_url=self.ctx.redis_url,
+            workdir=self.ctx.workdir,
+            database_url=database_url,
+        )
+        stack.callback(server.stop)
+        self.server = server
+        return server, port, env
 
     def main_scenarios(self, server: ServerProcess, trigger: Trigger, port: int) -> None:
         """Every scenario that runs on the contender's own application."""

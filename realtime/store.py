@@ -182,10 +182,7 @@ async def forget_many(
         for token, connection_id, user_id, member in connections:
             pipe.delete(key("conn", _secret(token)), key("cid", connection_id))
             if user_id:
-                pipe.eval(
-                    _PRESENCE_REMOVE, 2, key("presence", user_id), key("online"), member, now,
-                    user_id,
-                )  # fmt: skip
+                pipe.eval(*_presence_remove_args(user_id, member, now))
         for group in groups:
             pipe.srem(key("group", group), process)
         await pipe.execute()
@@ -307,6 +304,10 @@ def _presence_args(user_id: str, member: str, ttl: float, now: float) -> tuple:
             user_id, int(ttl) + 1)  # fmt: skip
 
 
+def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
+    return (_PRESENCE_REMOVE, 2, key("presence", user_id), key("online"), member, now, user_id)
+
+
 async def presence_add(user_id: str, member: str, ttl: float) -> None:
     """Add a connection (`hub|connection_id`) to a user's presence."""
     await client().eval(*_presence_args(user_id, member, ttl, time.time()))
@@ -324,9 +325,7 @@ async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> No
 
 async def presence_remove(user_id: str, member: str) -> None:
     """Remove a connection from a user's presence."""
-    await client().eval(
-        _PRESENCE_REMOVE, 2, key("presence", user_id), key("online"), member, time.time(), user_id
-    )
+    await client().eval(*_presence_remove_args(user_id, member, time.time()))
 
 
 async def connections_of(user_id: str) -> list[str]:
