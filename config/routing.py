@@ -7,6 +7,7 @@ from django.urls import re_path
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
+from realtime.logtext import clip
 from realtime.routing import ProtocolRouter, WebSocketRouter, http_routes
 
 logger = logging.getLogger("config")
@@ -19,7 +20,7 @@ HUBS = {
 
 async def refuse_unknown_websocket(scope, receive, send):
     """Close WebSocket requests for paths without a hub (logged, not a traceback)."""
-    logger.warning("refused websocket %s: no hub at this path", scope.get("path"))
+    logger.warning("refused websocket %s: no hub at this path", clip(scope.get("path", "")))
     await receive()
     await send({"type": "websocket.close"})
 

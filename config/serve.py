@@ -26,6 +26,11 @@ bench/ (see bench/results/FINDINGS.md):
 - the scope offers `realtime.transports.events.FRAMES_EXTENSION`
   (`frame_writer`), so a broadcast writes one pre-encoded frame to each
   socket instead of passing an event through daphne and autobahn for each.
+
+WebSocket and HTTP scopes also offer `SOCKET_EXTENSION` (`SocketControl`):
+how many bytes of a connection wait in Twisted's write buffer, and a way to
+drop it, so that a client that does not read is closed once it passes the
+hubs' MAX_UNSENT_BYTES instead of growing the process without bound.
 """
 
 import sys
@@ -33,11 +38,12 @@ import sys
 from daphne import server as daphne_server
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.web.http import HTTPChannel
 
 from config import write_through
-from realtime.transports.events import FRAMES_EXTENSION
+from realtime.transports.events import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
 class RedactingAccessLog(AccessLogGenerator):
@@ -82,6 +88,26 @@ def frame_writer(protocol: WebSocketProtocol):
     return write_frame
 
 
+class SocketControl:
+    """The `SOCKET_EXTENSION` of one connection: its unsent bytes, and abort.
+
+    daphne writes WebSocket frames and HTTP bodies straight to the TCP
+    transport (it never uses autobahn's send queue: no ``sync``, no
+    ``chopsize``), so Twisted's write buffer holds everything unsent.
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: object) -> None:
+        self._transport = transport
+
+    def buffered(self) -> int:
+        return write_through.unsent(self._transport)
+
+    def abort(self) -> None:
+        self._transport.abortConnection()
+
+
 class Server(daphne_server.Server):
     """daphne's server with the changes above."""
 
@@ -95,6 +121,12 @@ class Server(daphne_server.Server):
             scope["extensions"] = {
                 **scope.get("extensions", {}),
                 FRAMES_EXTENSION: frame_writer(protocol),
+                SOCKET_EXTENSION: SocketControl(protocol.transport),
+            }
+        elif isinstance(protocol, WebRequest) and protocol.channel is not None:
+            scope["extensions"] = {
+                **scope.get("extensions", {}),
+                SOCKET_EXTENSION: SocketControl(protocol.channel.transport),
             }
         return super().create_application(protocol, scope)
 

@@ -48,3 +48,16 @@ def install() -> None:
 def installed() -> bool:
     """Return whether `install` has run in this process."""
     return tcp.Connection.write is _write
+
+
+def unsent(transport: object) -> int:
+    """Bytes a Twisted TCP connection was given and the kernel has not taken.
+
+    Under TLS the wrapped TCP connection is measured (ciphertext), not the
+    plaintext the TLS layer still holds. Any other transport counts as 0.
+    """
+    while not isinstance(transport, tcp.Connection):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return 0
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen

@@ -167,9 +167,11 @@ class Backplane:
         """Write a pre-encoded frame to each recipient, yielding between batches.
 
         Yielding keeps HTTP requests and other connections served while a
-        large broadcast goes out.
+        large broadcast goes out. A recipient whose unsent output passes
+        MAX_UNSENT_BYTES (one integer compare per write) is dropped.
         """
-        batch = conf.get().FANOUT_BATCH
+        settings = conf.get()
+        batch, limit = settings.FANOUT_BATCH, settings.MAX_UNSENT_BYTES
         # WebSockets get the WebSocket frame encoded once per encoding when
         # the server writes frames (`FRAMES_EXTENSION`), else one shared ASGI
         # event; JSON goes in text frames, which take str: decoded once here.
@@ -195,6 +197,8 @@ class Backplane:
                         await transport.send_event(events[connection.protocol.name])
                     else:
                         await connection.write(frame)
+                    if transport.buffered() > limit:
+                        await connection.overflowed()
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:

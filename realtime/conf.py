@@ -23,6 +23,12 @@ class RealtimeSettings:
     MAX_GROUPS_PER_CONNECTION: int = 100
     #: Sustained invocations per second per connection (burst: twice this).
     MAX_INVOCATIONS_PER_SECOND: float = 50.0
+    #: Close a connection after this many refused invocations (rate limit,
+    #: unknown method, bad arguments) within 10 seconds.
+    MAX_REFUSED_INVOCATIONS: int = 100
+    #: Close a connection whose output the client has not taken passes this
+    #: many bytes: a client that does not read (it reconnects and catches up).
+    MAX_UNSENT_BYTES: int = 1024 * 1024
     HANDSHAKE_TIMEOUT: float = 15.0
     #: Send a Ping after this many idle seconds.
     KEEPALIVE_INTERVAL: float = 15.0

@@ -13,8 +13,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from realtime import conf, dispatch, presence, store
+from realtime import conf, dispatch, metrics, presence, store
 from realtime.clients import GroupManager, HubClients
+from realtime.limits import WINDOW, Limits
+from realtime.logtext import clip
 from realtime.protocol import (
     Ack,
     CancelInvocation,
@@ -53,19 +55,24 @@ class Transport(Protocol):
     async def close(self, *, discard: bool = False) -> None:
         """End the transport; `discard` drops output the client has not taken."""
 
+    def buffered(self) -> int:
+        """Bytes written that the client has not taken yet (checked after each write)."""
+
+    async def drop(self) -> None:
+        """End at once, discarding unsent output: the client does not read."""
+
 
 class Connection:
     """One client connection to one hub, on whatever transport carries it."""
 
     __slots__ = (
-        "_allowance",
         "_buffer",
-        "_checked_at",
         "_clients",
         "_finished",
         "_groups",
         "_inbound",
         "_inbound_task",
+        "_limits",
         "backplane",
         "connection_id",
         "hub",
@@ -111,12 +118,11 @@ class Connection:
         self.streams: dict[str, asyncio.Task] = {}
         self.started = self.last_received = self.last_sent = time.monotonic()
         self._buffer = b""
-        self._allowance = 2 * conf.get().MAX_INVOCATIONS_PER_SECOND
-        self._checked_at = self.started
         self._clients: HubClients | None = None
         self._groups: GroupManager | None = None
         self._inbound: list[bytes] = []
         self._inbound_task: asyncio.Task | None = None
+        self._limits: Limits | None = None
         self._finished = False
 
     def __repr__(self) -> str:
@@ -189,7 +195,7 @@ class Connection:
                     "The transport does not support 'Binary' transfer format."
                 )
         except ProtocolError as exc:
-            logger.warning("handshake refused on %s: %s", self.connection_id, exc)
+            logger.warning("handshake refused on %s: %s", self.connection_id, clip(exc))
             await self.transport.write(encode_handshake_response(str(exc)), False)
             await self._end()
             return b""
@@ -219,7 +225,7 @@ class Connection:
             if isinstance(message, StreamInvocation):
                 self._start_stream(message)
             else:
-                reply = await dispatch.invoke(self.hub, message)
+                reply = await dispatch.invoke(self.hub, message, self)
                 if reply is not None:
                     await self.send(reply)
         elif isinstance(message, CancelInvocation):
@@ -245,19 +251,32 @@ class Connection:
         if invocation_id is not None and len(invocation_id) > settings.MAX_INVOCATION_ID_LENGTH:
             await self.fail("Invocation id is too long.")
             return False
-        now = time.monotonic()
-        rate = settings.MAX_INVOCATIONS_PER_SECOND
-        self._allowance = min(2 * rate, self._allowance + (now - self._checked_at) * rate)
-        self._checked_at = now
-        if self._allowance < 1:
-            logger.warning("rate limit: refused %s on %s", message.target, self.connection_id)
+        if not self._ensure_limits().admit():
             if invocation_id is not None:
                 await self.send(
                     Completion.with_error(invocation_id, "Too many invocations; slow down.")
                 )
+            await self.refused(message.target, "rate limit", level=logging.WARNING)
             return False
-        self._allowance -= 1
         return True
+
+    async def refused(
+        self, target: str, reason: str, *, level: int = logging.INFO, strike: bool = True
+    ) -> None:
+        """Log a refused invocation (sparingly); close a client that keeps sending them.
+
+        `strike`: whether it counts toward MAX_REFUSED_INVOCATIONS (a refusal
+        by the hub itself, a HubException, does not).
+        """
+        close = self._ensure_limits().refused(target, reason, level=level, strike=strike)
+        if close and self.state == OPEN:
+            await self.fail(f"Too many refused invocations in {WINDOW:.0f} s.")
+
+    def _ensure_limits(self) -> Limits:
+        # Made on the first invocation: an idle connection holds none.
+        if self._limits is None:
+            self._limits = Limits(self.connection_id)
+        return self._limits
 
     def _start_stream(self, message: StreamInvocation) -> None:
         if message.invocation_id in self.streams:
@@ -277,7 +296,10 @@ class Connection:
         if self.state != OPEN:
             return
         self.last_sent = time.monotonic()
-        await self.transport.write(frame, self.protocol.transfer_format == "Binary")
+        transport = self.transport
+        await transport.write(frame, self.protocol.transfer_format == "Binary")
+        if transport.buffered() > conf.get().MAX_UNSENT_BYTES:
+            await self.overflowed()
 
     def frame_for(self, frames: dict[str, bytes | str]) -> bytes | str | None:
         """Pick this connection's encoding from a pre-encoded broadcast."""
@@ -314,6 +336,8 @@ class Connection:
     async def tick(self, now: float) -> None:
         """Run the timers: handshake timeout, keep-alive ping, idle client, token expiry."""
         settings = conf.get()
+        if self._limits is not None and self._limits.due(now):
+            self._limits.flush(now)
         if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
             logger.warning("handshake timeout on %s", self.connection_id)
             await self._end()
@@ -331,7 +355,7 @@ class Connection:
 
     async def fail(self, reason: str) -> None:
         """Close because the client broke the protocol or a limit."""
-        logger.warning("closing %s: %s", self.connection_id, reason)
+        logger.warning("closing %s: %s", self.connection_id, clip(reason, 200))
         await self.close(f"Connection closed with an error. {reason}")
 
     async def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
@@ -342,6 +366,24 @@ class Connection:
             except Exception:
                 logger.debug("could not send Close to %s", self.connection_id, exc_info=True)
         await self._end()
+
+    async def overflowed(self) -> None:
+        """Drop a client that does not read: its unsent output passed MAX_UNSENT_BYTES.
+
+        No Close message: it would wait behind what the client is not
+        reading. The official client reconnects and catches up.
+        """
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        metrics.increment("slow_consumers_closed")
+        logger.warning(
+            "closing slow consumer %s: %s bytes unsent (limit %s)",
+            self.connection_id,
+            f"{self.transport.buffered():,}",
+            f"{conf.get().MAX_UNSENT_BYTES:,}",
+        )
+        await self.transport.drop()
 
     async def abort(self) -> None:
         """End at the client's request (long-polling DELETE): no Close message."""
@@ -359,6 +401,8 @@ class Connection:
             return
         self._finished = True
         self.state = CLOSED
+        if self._limits is not None:
+            self._limits.flush(time.monotonic())
         for task in list(self.streams.values()):
             task.cancel()
         if self.hub is not None:

@@ -2,7 +2,10 @@
 
 A HubException's message reaches the caller. Any other exception is logged
 with its traceback and the caller gets a generic error, so no internals leak
-and the connection stays up.
+and the connection stays up. Refusals (unknown method, wrong arguments, a
+HubException) are logged through the connection, which logs a repeating
+client sparingly and closes one that keeps sending invocations it cannot
+have meant; the client's target is clipped in replies and logs alike.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from realtime.binding import BindingError, bind
 from realtime.hub import Hub, HubException, HubMethod
+from realtime.logtext import clip
 from realtime.protocol import Completion, Invocation, StreamInvocation, StreamItem
 
 if TYPE_CHECKING:
@@ -30,7 +34,7 @@ class _Refused(Exception):
 def _resolve(hub: Hub, message: Invocation | StreamInvocation, streaming: bool) -> tuple:
     method: HubMethod | None = type(hub).find_method(message.target)
     if method is None:
-        raise _Refused(f"Unknown hub method '{message.target}'")
+        raise _Refused(f"Unknown hub method '{clip(message.target)}'")
     if method.streaming != streaming:
         kind = "a streaming" if method.streaming else "a non-streaming"
         how = "StreamInvocation" if method.streaming else "Invocation"
@@ -57,17 +61,17 @@ def _generic_error(target: str) -> str:
     return f"An unexpected error occurred invoking '{target}' on the server."
 
 
-async def invoke(hub: Hub, message: Invocation) -> Completion | None:
+async def invoke(hub: Hub, message: Invocation, connection: Connection) -> Completion | None:
     """Run an Invocation; return its Completion (None when non-blocking)."""
     invocation_id = message.invocation_id
     try:
         method, arguments = _resolve(hub, message, streaming=False)
         result = await getattr(hub, method.name)(*arguments)
     except _Refused as exc:
-        logger.info("refused %s: %s", message.target, exc.message)
+        await connection.refused(message.target, exc.message)
         error = exc.message
     except HubException as exc:
-        logger.info("hub refused %s: %s", message.target, exc)
+        await connection.refused(message.target, f"HubException: {exc}", strike=False)
         error = _hub_error(message.target, exc)
     except asyncio.CancelledError:
         raise
@@ -100,8 +104,10 @@ async def stream(hub: Hub, message: StreamInvocation, connection: Connection) ->
         raise
     except _Refused as exc:
         await connection.send(Completion.with_error(invocation_id, exc.message))
+        await connection.refused(message.target, exc.message)
     except HubException as exc:
         await connection.send(Completion.with_error(invocation_id, _hub_error(message.target, exc)))
+        await connection.refused(message.target, f"HubException: {exc}", strike=False)
     except Exception:
         logger.exception("stream %s failed", message.target)
         await connection.send(Completion.with_error(invocation_id, _generic_error(message.target)))

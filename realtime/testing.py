@@ -164,6 +164,13 @@ class _Recorder:
     async def close(self, *, discard: bool = False) -> None:
         """Nothing to close."""
 
+    def buffered(self) -> int:
+        """Nothing waits: every frame is decoded as it is written."""
+        return 0
+
+    async def drop(self) -> None:
+        """Nothing to drop."""
+
 
 class EventListener:
     """Record client events published to groups of a hub (sync context manager).

@@ -94,6 +94,9 @@ def test_channel_layer_settles_the_redis_py_8_pool_and_timeout_problem():
     [
         ({"MAX_MESSAGE_SIZE": "big"}, "REALTIME['MAX_MESSAGE_SIZE'] must be int"),
         ({"MAX_MESSAGE_SIZE": 0}, "must be positive"),
+        ({"MAX_UNSENT_BYTES": -1}, "REALTIME['MAX_UNSENT_BYTES'] must be positive"),
+        ({"MAX_UNSENT_BYTES": 1.5}, "REALTIME['MAX_UNSENT_BYTES'] must be int"),
+        ({"MAX_REFUSED_INVOCATIONS": 0}, "REALTIME['MAX_REFUSED_INVOCATIONS'] must be positive"),
         ({"KEEPALIVE_INTERVAL": True}, "must be float"),
         ({"ALLOWED_ORIGINS": "https://x"}, "must be a list of strings"),
         ({"SOMETHING": 1}, "unknown keys: SOMETHING"),

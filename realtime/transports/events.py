@@ -7,11 +7,29 @@ broadcast then encodes its WebSocket frame once per process (as
 `websockets.broadcast` does) instead of once per recipient in the server.
 Without the extension (other servers, tests) the transport sends ordinary
 ``websocket.send`` events.
+
+`SOCKET_EXTENSION` names a second one, in WebSocket and HTTP scopes alike: an
+object with ``buffered()``, the bytes written to the connection that the
+kernel has not taken yet (what a client that does not read leaves in the
+server), and ``abort()``, which drops the connection and those bytes at once.
+Without it a transport counts only what waits on its own side.
 """
 
 import struct
+from typing import Protocol
 
 FRAMES_EXTENSION = "realtime.frames"
+SOCKET_EXTENSION = "realtime.socket"
+
+
+class Socket(Protocol):
+    """The `SOCKET_EXTENSION` object of one connection."""
+
+    def buffered(self) -> int:
+        """Bytes written to the connection and not yet sent."""
+
+    def abort(self) -> None:
+        """Close the connection now, discarding what is not sent."""
 
 
 def websocket_event(frame: bytes | str) -> dict:

@@ -22,6 +22,7 @@ from realtime import conf, metrics, store
 from realtime.auth import query_param
 from realtime.backplane import get_backplane
 from realtime.connection import Connection
+from realtime.transports.events import SOCKET_EXTENSION, Socket
 from realtime.transports.opening import NO_LAYER, Refusal, identify, open_connection, registered
 
 logger = logging.getLogger(__name__)
@@ -42,14 +43,33 @@ class ServerSentEvents:
     def __init__(self, consumer: HttpTransportConsumer) -> None:
         self._consumer = consumer
         self.connection: Connection | None = None
+        #: The server's view of the socket (`SOCKET_EXTENSION`), when offered.
+        self._socket: Socket | None = (consumer.scope.get("extensions") or {}).get(SOCKET_EXTENSION)
+        #: Without it: bytes handed to the server that it has not returned.
+        self._sending = 0
 
     async def write(self, frame: bytes | str, binary: bool) -> None:
         data = frame.encode() if isinstance(frame, str) else frame
         lines = b"".join(b"data: " + line + b"\r\n" for line in data.split(b"\n"))
-        await self._consumer.send_body(lines + b"\r\n", more_body=True)
+        self._sending += len(lines)
+        try:
+            await self._consumer.send_body(lines + b"\r\n", more_body=True)
+        finally:
+            self._sending -= len(lines)
+
+    def buffered(self) -> int:
+        return self._sending if self._socket is None else self._socket.buffered()
 
     async def close(self, *, discard: bool = False) -> None:
         await self._consumer.send_body(b"", more_body=False)
+        if self.connection is not None:
+            await self.connection.closed()
+
+    async def drop(self) -> None:
+        if self._socket is None:
+            await self.close()
+            return
+        self._socket.abort()
         if self.connection is not None:
             await self.connection.closed()
 
@@ -75,6 +95,13 @@ class LongPolling:
             logger.warning("long-poll buffer full; closing a slow client")
             if self.connection is not None:
                 asyncio.get_running_loop().create_task(self.connection.closed())
+
+    def buffered(self) -> int:
+        # Bounded where it waits: LONG_POLL_BUFFER frames in Redis.
+        return 0
+
+    async def drop(self) -> None:
+        await self.close(discard=True)
 
     async def close(self, *, discard: bool = False) -> None:
         if discard:

@@ -18,7 +18,12 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
-from realtime.transports.events import FRAMES_EXTENSION, websocket_event
+from realtime.transports.events import (
+    FRAMES_EXTENSION,
+    SOCKET_EXTENSION,
+    Socket,
+    websocket_event,
+)
 from realtime.transports.opening import Refusal, open_connection
 
 logger = logging.getLogger(__name__)
@@ -38,11 +43,17 @@ class WebSocketTransport(AsyncConsumer):
         self.send_event: Any = None
         #: The server's frame writer (`FRAMES_EXTENSION`), when it offers one.
         self.write_frame: Any = None
+        #: The server's view of the socket (`SOCKET_EXTENSION`), when offered.
+        self.socket: Socket | None = None
+        #: Without it: bytes handed to `send_event` that it has not returned.
+        self.sending = 0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.scope = scope
         self.send_event = send
-        self.write_frame = scope.get("extensions", {}).get(FRAMES_EXTENSION)
+        extensions = scope.get("extensions") or {}
+        self.write_frame = extensions.get(FRAMES_EXTENSION)
+        self.socket = extensions.get(SOCKET_EXTENSION)
         while True:
             message = await receive()
             kind = message["type"]
@@ -81,7 +92,22 @@ class WebSocketTransport(AsyncConsumer):
     async def write(self, frame: bytes | str, binary: bool) -> None:
         if not binary and isinstance(frame, bytes):
             frame = frame.decode()
-        await self.send_event(websocket_event(frame))
+        size = len(frame)
+        self.sending += size
+        try:
+            await self.send_event(websocket_event(frame))
+        finally:
+            self.sending -= size
+
+    def buffered(self) -> int:
+        socket = self.socket
+        return self.sending if socket is None else socket.buffered()
 
     async def close(self, *, discard: bool = False) -> None:
         await self.send_event({"type": "websocket.close"})
+
+    async def drop(self) -> None:
+        if self.socket is not None:
+            self.socket.abort()
+        else:
+            await self.close()

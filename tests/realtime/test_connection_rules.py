@@ -163,3 +163,54 @@ async def test_foreign_origins_are_refused_and_same_origin_allowed():
     )
     assert await same.connect() == {}
     await same.disconnect()
+
+
+async def test_a_client_that_keeps_sending_refused_invocations_is_closed(settings):
+    settings.REALTIME = {"MAX_REFUSED_INVOCATIONS": 20}
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    errors = []
+    for _ in range(20):
+        with pytest.raises(HubError) as refused:
+            await client.invoke("NoSuchMethod")
+        errors.append(str(refused.value))
+    assert set(errors) == {"Unknown hub method 'NoSuchMethod'"}
+    await client.send_raw(json.dumps({"type": 1, "target": "NoSuchMethod", "arguments": []}) + RS)
+    close = await client.receive_close()
+    assert close == {
+        "type": 7,
+        "error": "Connection closed with an error. Too many refused invocations in 10 s.",
+    }
+    await client.disconnect()
+
+
+async def test_refusals_by_the_hub_itself_do_not_close_the_connection(settings):
+    settings.REALTIME = {"MAX_REFUSED_INVOCATIONS": 5}
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    for _ in range(10):
+        with pytest.raises(HubError, match="not allowed"):
+            await client.invoke("Refuse", "not allowed")
+    assert await client.invoke("Add", 1, 2) == 3
+    await client.disconnect()
+
+
+async def test_repeated_refusals_are_one_log_line_then_a_count(caplog):
+    caplog.set_level("INFO", logger="realtime")
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    target = "Missing\n2026-01-01 00:00:00 WARNING forged " + "A" * 30_000
+    record = json.dumps({"type": 1, "target": target, "arguments": []}) + RS
+    for _ in range(50):
+        await client.send_raw(record)
+    assert await client.invoke("Add", 1, 1) == 2  # every flood message was handled
+    await client.disconnect()
+
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 2, lines
+    first, count = lines
+    assert first.startswith("refused Missing\\n2026-01-01 00:00:00 WARNING forged AAA")
+    assert "…[+" in first
+    assert len(first) < 500
+    assert count.startswith("refused 49 more invocations from ")
+    assert "\n" not in first
