@@ -24,6 +24,9 @@ class Plan:
     e2e_others: int
     e2e_count: int
     e2e_interval: float
+    slow_others: int  # clients whose latency is measured next to 10 slow readers
+    slow_count: int  # broadcasts per run, `slow_interval` apart
+    slow_interval: float
     settle: float = 1.0  # seconds to let a server settle before measuring memory
     idle_cpu_window: float = 1.0  # seconds over which idle CPU is measured
     open_concurrency: int = 64
@@ -70,6 +73,9 @@ QUICK = Plan(
     e2e_others=100,
     e2e_count=5,
     e2e_interval=0.1,
+    slow_others=300,
+    slow_count=20,
+    slow_interval=0.1,
     settle=0.5,
     idle_cpu_window=0.5,
 )
@@ -100,6 +106,9 @@ FULL = Plan(
     e2e_others=1000,
     e2e_count=20,
     e2e_interval=0.25,
+    slow_others=5000,
+    slow_count=20,
+    slow_interval=0.25,
     settle=2.0,
     idle_cpu_window=15.0,  # one client ping period
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,37 +77,46 @@ def fanout_table(results: dict) -> list[str]:
     return rows
 
 
+def _per_contender(
+    results: dict, header: list[str], key: str, row: Callable[[str, dict], str]
+) -> list[str]:
+    """A table: `header`, then `row(label, entry)` for each contender with `key`."""
+    return [*header, *(row(c["label"], c[key]) for c in _contenders(results) if c.get(key))]
+
+
 def idle_table(results: dict) -> list[str]:
-    rows = [
+    header = [
         "| contender | idle connections | RSS growth KiB/connection | opened/s | server CPU ms "
         "per open | server CPU % while idle |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for c in _contenders(results):
-        idle = c.get("idle")
-        if idle:
-            rows.append(
-                f"| {c['label']} | {idle['connections']:,} | {_num(idle['kib_per_connection'], 1)} "
-                f"| {_num(idle['open_per_s'])} | {_num(idle['open_cpu_ms'], 2)} "
-                f"| {_num(idle.get('idle_cpu_pct'), 1)} |"
-            )
-    return rows
+    return _per_contender(
+        results,
+        header,
+        "idle",
+        lambda label, idle: (
+            f"| {label} | {idle['connections']:,} | {_num(idle['kib_per_connection'], 1)} "
+            f"| {_num(idle['open_per_s'])} | {_num(idle['open_cpu_ms'], 2)} "
+            f"| {_num(idle.get('idle_cpu_pct'), 1)} |"
+        ),
+    )
 
 
 def storm_table(results: dict) -> list[str]:
-    rows = [
+    header = [
         "| contender | clients at once | connections/s | all connected after s | p99 ms "
         "| failures |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for c in _contenders(results):
-        s = c.get("storm")
-        if s:
-            rows.append(
-                f"| {c['label']} | {s['clients']:,} | {_spread(s['per_s'])} "
-                f"| {_spread(s['elapsed_s'], 2)} | {_spread(s['p99_ms'])} | {s['failed']} |"
-            )
-    return rows
+    return _per_contender(
+        results,
+        header,
+        "storm",
+        lambda label, s: (
+            f"| {label} | {s['clients']:,} | {_spread(s['per_s'])} "
+            f"| {_spread(s['elapsed_s'], 2)} | {_spread(s['p99_ms'])} | {s['failed']} |"
+        ),
+    )
 
 
 def rpc_table(results: dict) -> list[str]:
@@ -125,18 +135,19 @@ def rpc_table(results: dict) -> list[str]:
 
 
 def e2e_table(results: dict) -> list[str]:
-    rows = [
+    header = [
         "| contender | other clients | p50 ms | p99 ms | delivered |",
         "|---|---:|---:|---:|---:|",
     ]
-    for c in _contenders(results):
-        e = c.get("e2e")
-        if e:
-            rows.append(
-                f"| {c['label']} | {e['others']:,} | {_spread(e['p50_ms'], 1)} "
-                f"| {_spread(e['p99_ms'], 1)} | {e['received']}/{e['expected']} |"
-            )
-    return rows
+    return _per_contender(
+        results,
+        header,
+        "e2e",
+        lambda label, e: (
+            f"| {label} | {e['others']:,} | {_spread(e['p50_ms'], 1)} "
+            f"| {_spread(e['p99_ms'], 1)} | {e['received']}/{e['expected']} |"
+        ),
+    )
 
 
 def _throughput(contender: dict | None, size: int) -> float:
@@ -245,6 +256,27 @@ def targets_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def slow_readers_table(results: dict) -> list[str]:
+    header = [
+        "| contender | other clients | p50 / p99 ms alone | p50 / p99 ms beside 10 slow readers "
+        "| readers closed by the server | RSS MiB before / during / after |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def row(label: str, s: dict) -> str:
+        alone, beside = s["alone"], s["beside"]
+        phases = ("rss_before_kib", "rss_during_kib", "rss_after_kib")
+        rss = " / ".join(_num(s[key] / 1024, 1) for key in phases)
+        return (
+            f"| {label} | {s['others']:,} "
+            f"| {_spread(alone['p50_ms'], 1)} / {_spread(alone['p99_ms'], 1)} "
+            f"| {_spread(beside['p50_ms'], 1)} / {_spread(beside['p99_ms'], 1)} "
+            f"| {s['closed_by_server']:,} | {rss} |"
+        )
+
+    return _per_contender(results, header, "slow_readers", row)
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     plan = results["plan"]
@@ -283,6 +315,14 @@ def markdown(results: dict) -> str:
         "## End to end: order status committed by the service -> customer's client",
         "",
         *e2e_table(results),
+        "",
+        "## Clients that never read (10, 4 KiB receive buffers, an invocation every 5 ms)",
+        "",
+        f"{plan.get('slow_count', 0)} broadcasts {plan.get('slow_interval', 0)} s apart per run, "
+        "to the same clients alone and beside the slow readers; a reader the server closes is "
+        "replaced at once.",
+        "",
+        *slow_readers_table(results),
         "",
         "## Targets",
         "",

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 
-from bench import stats
+from bench import abuse, stats
 from bench.dialects import SIGNALR, ClientSpec
 from bench.loadgen import LoadGenerator
 from bench.plans import Plan
@@ -77,6 +77,7 @@ class ContenderRun:
             "fanout": {},
             "storm": None,
             "e2e": None,
+            "slow_readers": None,
             "rpc": {},
             "errors": [],
         }
@@ -206,9 +207,12 @@ class ContenderRun:
         for size in fanout_order(plan.fanout_sizes, plan.idle_size):
             if not c.max_clients or size <= c.max_clients:
                 self._guard(f"fan-out {size}", self.fanout, server, trigger, spec, size)
-        self._close_clients()
         if c.fanout_only:
+            self._close_clients()
             return
+        if c.ours and self.ctx.database:
+            self._guard("slow readers", abuse.slow_readers, self, server, trigger, spec, port)
+        self._close_clients()
         self._guard("storm", self.storm, spec, port)
         if c.ours and self.ctx.database:
             self._guard("e2e", self.e2e, trigger, spec, port)

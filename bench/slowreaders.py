@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from bench.wsclient import TEXT, encode_frame
 
@@ -87,13 +88,26 @@ class SlowReader:
 
 
 class Flood:
-    """Send `record` to every reader every `interval` seconds, in a thread."""
+    """Send `record` to every reader every `interval` seconds, in a thread.
 
-    def __init__(self, readers: list[SlowReader], record: bytes, interval: float = 0.005) -> None:
+    `reopen`, when given, replaces a reader the server closed with a new
+    one (as a determined abuser would), so that as many always exist.
+    """
+
+    def __init__(
+        self,
+        readers: list[SlowReader],
+        record: bytes,
+        interval: float = 0.005,
+        reopen: Callable[[], SlowReader] | None = None,
+    ) -> None:
         self.readers = readers
         self.record = record
         self.interval = interval
+        self.reopen = reopen
         self.sent = 0
+        #: Readers the server closed (and, with `reopen`, replaced).
+        self.closed_by_server = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,14 +119,28 @@ class Flood:
 
     def _run(self) -> None:
         while not self._stop.is_set() and time.monotonic() < self._deadline:
-            open_readers = [r for r in self.readers if not r.closed]
-            if not open_readers:
-                return
-            for reader in open_readers:
+            for index, reader in enumerate(self.readers):
                 # A send to a socket whose server stopped reading would block:
                 # the sockets have a timeout, and a timeout counts as closed.
-                self.sent += reader.send(self.record)
+                if reader.closed:
+                    continue
+                if reader.send(self.record):
+                    self.sent += 1
+                    continue
+                self.closed_by_server += 1
+                if self.reopen is not None:
+                    self.readers[index] = self._reopened()
+            if all(reader.closed for reader in self.readers):
+                return
             self._stop.wait(self.interval)
+
+    def _reopened(self) -> SlowReader:
+        try:
+            return self.reopen()
+        except OSError:
+            failed = SlowReader(0, "")
+            failed.closed = True
+            return failed
 
     def stop(self) -> None:
         """Stop sending and wait for the thread."""

@@ -201,7 +201,8 @@ def subscribe(*, user: Any, slug: str) -> bool:
     """
     topic = Topic.objects.subscribable_by(user).filter(slug=slug).first()
     if topic is None:
-        logger.info("user %s refused topic %r", user.pk, slug)
+        # %.100r: the slug is the client's; repr escapes it, 100 bounds it.
+        logger.info("user %s refused topic %.100r", user.pk, slug)
         return False
     if not topic.subscribers.filter(pk=user.pk).exists():
         topic.subscribers.add(user)

@@ -191,14 +191,15 @@ class Backplane:
                 try:
                     if getattr(transport, "write_frame", None) is not None:
                         connection.last_sent = now
-                        transport.write_frame(wire[connection.protocol.name])
+                        if transport.write_frame(wire[connection.protocol.name]) > limit:
+                            await connection.overflowed()
                     elif getattr(transport, "send_event", None) is not None:
                         connection.last_sent = now
                         await transport.send_event(events[connection.protocol.name])
+                        if transport.buffered() > limit:
+                            await connection.overflowed()
                     else:
-                        await connection.write(frame)
-                    if transport.buffered() > limit:
-                        await connection.overflowed()
+                        await connection.write(frame)  # checks the bound itself
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:

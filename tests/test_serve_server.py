@@ -34,7 +34,7 @@ async def app(scope, receive, send):
             text = message["text"]
             if write_frame is not None and int(text.split()[1]) % 2:
                 # Past 64 KiB: the 8-byte length form.
-                assert write_frame(websocket_frame((text * 7000).encode(), binary=False))
+                assert write_frame(websocket_frame((text * 7000).encode(), binary=False)) >= 0
             else:
                 await send({"type": "websocket.send", "text": text})
         elif message["type"] == "websocket.disconnect":

@@ -2,7 +2,8 @@
 
 `FRAMES_EXTENSION` names an ASGI extension that our daphne (`config.serve`)
 puts in every WebSocket scope: a callable that writes one complete frame,
-already encoded, to the socket if it is open, and returns whether it did. A
+already encoded, to the socket if it is open, and returns how many bytes of
+the connection are left unsent (-1 if the socket is not open). A
 broadcast then encodes its WebSocket frame once per process (as
 `websockets.broadcast` does) instead of once per recipient in the server.
 Without the extension (other servers, tests) the transport sends ordinary

@@ -120,10 +120,12 @@ async def test_a_newline_in_a_target_cannot_forge_a_log_line(stack):
 
 
 async def shout_until(websocket, stop, *, text: str, deadline: float) -> tuple[int, list[str]]:
-    """Shout to "news" about 20 times a second until `stop()`; return sent and received."""
+    """Shout to "news" about 20 times a second until `stop()`; return sent and received.
+
+    `stop` is asked every tenth shout (it may cost an HTTP request).
+    """
     sent = 0
     received: list[str] = []
-    counts_task = None
 
     async def read() -> None:
         async for frame in websocket:
@@ -132,9 +134,9 @@ async def shout_until(websocket, stop, *, text: str, deadline: float) -> tuple[i
                 if record.get("target") == "Shouted":
                     received.append(record["arguments"][1][:8])
 
-    counts_task = asyncio.create_task(read())
+    reading = asyncio.create_task(read())
     try:
-        while not stop() and time.monotonic() < deadline:
+        while not (sent % 10 == 0 and stop()) and time.monotonic() < deadline:
             sent += 1
             record = invocation("Shout", "news", f"{sent:08d}{text}", invocation_id=str(sent))
             await websocket.send(record.decode())
@@ -144,7 +146,7 @@ async def shout_until(websocket, stop, *, text: str, deadline: float) -> tuple[i
         while len(received) < sent and time.monotonic() < end:
             await asyncio.sleep(0.05)
     finally:
-        counts_task.cancel()
+        reading.cancel()
     return sent, received
 
 
