@@ -20,8 +20,6 @@ from bench.slowreaders import Flood, SlowReader, invocation
 from tests.e2e.wire import HANDSHAKE, RS, negotiate, wait_until, ws_url
 from tests.live import LiveStack, http_request
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 OPTIONS = {"MAX_REFUSED_INVOCATIONS": 1_000_000}
 STAFF = ("sam", "sam-pass-1")
 
