@@ -1,4 +1,4 @@
-"""Abusive clients against a live daphne: log floods, and clients that never read.
+"""Abusive clients against a live daphne: log floods, clients that never read or send too fast.
 
 One daphne process (`config.serve`, as deployed) over the test hubs. The
 stack closes no connection for its refused invocations, so that the flood
@@ -42,6 +42,16 @@ def staff_cookie(stack) -> str:
         "print(client.cookies['sessionid'].value)"
     )
     return f"sessionid={output.split()[-1]}"
+
+
+@pytest.fixture(scope="module")
+def access_token(stack) -> str:
+    return stack.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from realtime.auth import issue_access_token\n"
+        "user = get_user_model().objects.create_user('mallory', password='mallory-pass-1')\n"
+        "print(issue_access_token(user))"
+    ).split()[-1]
 
 
 def counters(stack: LiveStack, cookie: str) -> dict:
@@ -238,3 +248,23 @@ async def test_an_event_stream_that_is_never_read_is_closed_and_counted(stack, s
     assert received == [f"{n:08d}" for n in range(1, sent + 1)]
     for stream in streams:
         stream.sock.close()
+
+
+async def test_a_client_sending_faster_than_its_methods_run_is_read_no_faster(stack, access_token):
+    """Invocations that wait for the database pile up in TCP, not in the server."""
+    pid = stack.pid()
+    baseline = peak = rss_mib(pid)
+    path = f"/hubs/notifications?access_token={access_token}"
+    readers = [SlowReader(stack.ports[0], path).open() for _ in range(10)]
+    with Flood(readers, invocation("SubscribeToTopic", "A" * 30_000)).start(duration=15) as flood:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_mib(pid))
+            await asyncio.sleep(0.25)
+        async with connect(ws_url(stack)) as websocket:
+            await handshake(websocket)
+            await websocket.send(invocation("Add", 1, 2, invocation_id="b").decode())
+            reply = json.loads((await websocket.recv()).rstrip(RS.decode()))
+    assert flood.sent > 100
+    assert reply == {"type": 3, "invocationId": "b", "result": 3}
+    assert peak - baseline < 60, f"RSS grew from {baseline:.0f} to {peak:.0f} MiB"
