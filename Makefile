@@ -31,7 +31,8 @@ lint: install
 
 check: install
 	DEBUG=1 $(PY) manage.py check
-	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	# An in-memory database: the check creates no db.sqlite3 in the checkout.
+	DEBUG=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run
 
 test: lint check
 	$(PY) -m pytest

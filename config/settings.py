@@ -28,7 +28,11 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ConfigurationError("SECRET_KEY", "must be set when DEBUG is off")
+        raise ConfigurationError(
+            "SECRET_KEY",
+            "must be set when DEBUG is off (set SECRET_KEY, or DEBUG=1 for development; "
+            "see .env.production.example)",
+        )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -79,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -167,7 +172,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"level": LOG_LEVEL}
-        for name in ("realtime", "notifications", "orders", "config", "django.request")
+        # Django's own console handler (DEBUG only) would print every 404 and
+        # 500 a second time: its records reach the root handler instead.
+        "django": {"level": "INFO"},
+        **{
+            name: {"level": LOG_LEVEL}
+            for name in ("realtime", "notifications", "orders", "config", "django.request")
+        },
     },
 }

@@ -74,3 +74,16 @@ async def _stop_backplane():
     """
     yield
     await stop_backplane()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the test database's WAL files when Django removed the database.
+
+    SQLite leaves ``-wal`` and ``-shm`` next to a WAL database whose last
+    connection did not close cleanly (threads of the async tests); Django
+    deletes only the database file itself.
+    """
+    database = ROOT / "run" / "test-db.sqlite3"
+    if not database.exists():
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
