@@ -1,6 +1,6 @@
 """Django settings: one file, driven by the environment (12-factor).
 
-Every variable is documented in `.env.example` and the README. A `.env` file
+Every variable is documented in `.env.production.example` and the README. A `.env` file
 is read when present; variables already in the OS environment win.
 """
 

@@ -4,7 +4,8 @@ from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
 from orders import services
-from orders.models import Order, OrderEvent
+from orders.forms import OrderAdminForm
+from orders.models import Order, OrderEvent, OrderItem
 from realtime import presence
 
 
@@ -25,8 +26,14 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
     list_display = [
         "number",
         "customer",
@@ -43,7 +50,11 @@ class OrderAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     fieldsets = [
         (None, {"fields": ["number", "customer"]}),
-        ("State", {"fields": ["status", "progress", "status_message"]}),
+        (
+            "State",
+            {"fields": ["status", "progress", "confirm_lower_progress", "status_message"]},
+        ),
+        (None, {"fields": ["estimated_delivery"]}),
         (
             "Live delivery",
             {
@@ -68,7 +79,7 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [OrderEventInline]
+    inlines = [OrderItemInline, OrderEventInline]
     actions = ["mark_processing", "mark_shipped", "mark_delivered"]
 
     def changelist_view(self, request, extra_context=None):

@@ -1,8 +1,11 @@
 """Orders and their history. What was last published lives on the row."""
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.urls import reverse
 
 
@@ -24,6 +27,12 @@ class OrderQuerySet(models.QuerySet):
             | ~Q(status_message=F("notified_message"))
         )
 
+    def with_total(self):
+        """Annotate each order with ``total``: the sum of its item lines."""
+        money = DecimalField(max_digits=10, decimal_places=2)
+        line = ExpressionWrapper(F("items__quantity") * F("items__unit_price"), output_field=money)
+        return self.annotate(total=Sum(line, default=Decimal("0.00"), output_field=money))
+
 
 class Order(models.Model):
     class Status(models.TextChoices):
@@ -38,8 +47,11 @@ class Order(models.Model):
     )
     number = models.CharField(max_length=20, unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    progress = models.PositiveSmallIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], help_text="Percent, 0 to 100."
+    )
     status_message = models.CharField(max_length=200, blank=True)
+    estimated_delivery = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,6 +94,23 @@ class Order(models.Model):
             or self.progress != self.notified_progress
             or self.status_message != self.notified_message
         )
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    name = models.CharField(max_length=120)
+    quantity = models.PositiveSmallIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.name}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.quantity * self.unit_price
 
 
 class OrderEvent(models.Model):

@@ -33,7 +33,11 @@ class OrderDetailView(LoginRequiredMixin, DetailView):
     extra_context = {"status_labels": dict(Order.Status.choices)}
 
     def get_queryset(self):
-        return Order.objects.visible_to(self.request.user).prefetch_related("events")
+        return (
+            Order.objects.visible_to(self.request.user)
+            .with_total()
+            .prefetch_related("events", "items")
+        )
 
 
 @never_cache

@@ -37,13 +37,13 @@ def test_notification_list_shows_only_the_users_notifications(client, customer, 
     assert "For bob" not in html
 
 
-def test_order_updates_link_to_their_order(client, customer):
-    make_notification(customer, type=Notification.Type.ORDER_UPDATE, data={"orderId": "7"})
+def test_order_updates_link_to_their_order_through_open(client, customer):
+    n = make_notification(customer, type=Notification.Type.ORDER_UPDATE, data={"orderId": "7"})
     client.force_login(customer)
 
     response = client.get(reverse("notifications:list"))
 
-    assert 'href="/orders/7/"' in response.content.decode()
+    assert f'href="/notifications/{n.pk}/open"' in response.content.decode()
 
 
 def test_notification_list_requires_login(client):

@@ -1,5 +1,6 @@
 """``seed_demo`` creates the demo data once, through the services."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -37,6 +38,14 @@ def test_seed_demo_creates_users_orders_topics_and_notifications():
     assert Topic.objects.get(slug="deals").subscribers.count() == 3
     assert Notification.objects.filter(title="Welcome to the shop").count() == 2
     assert "pw-test-123" in output
+    # What the order page shows: items, a total and an estimated delivery date.
+    order = Order.objects.with_total().get(number="A-1002")
+    assert [(i.name, i.quantity) for i in order.items.all()] == [
+        ("Walnut chopping board", 1),
+        ("Olive oil, 500 ml", 2),
+    ]
+    assert order.total == Decimal("62.80")
+    assert not Order.objects.filter(estimated_delivery__isnull=True).exists()
 
 
 def test_seed_demo_twice_creates_no_duplicates_and_keeps_passwords():

@@ -1,9 +1,12 @@
 """Order pages: the list, one order, and the JSON state the page polls."""
 
+import datetime
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
-from orders.models import Order
+from orders.models import Order, OrderItem
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +66,20 @@ def test_order_page_renders_live_widgets(client, customer, staff):
     assert "On the way" in html
     assert "data-completion-dialog" in html
     assert "js/orders.js" in html
+
+
+def test_order_page_shows_items_total_and_estimated_delivery(client, customer):
+    order = make_order(customer, estimated_delivery=datetime.date(2026, 12, 2))
+    OrderItem.objects.create(order=order, name="Teapot", quantity=2, unit_price=Decimal("12.50"))
+    OrderItem.objects.create(order=order, name="Mug", quantity=1, unit_price=Decimal("7.25"))
+    client.force_login(customer)
+
+    html = client.get(order.get_absolute_url()).content.decode()
+
+    assert "<td>Teapot</td>" in html
+    assert '<td class="num">25.00</td>' in html
+    assert '<td class="num" data-order-total>32.25</td>' in html
+    assert "Wed, Dec 2" in html
 
 
 def test_order_page_of_another_customer_is_not_found(client, customer, other_customer):

@@ -6,25 +6,70 @@ Redis is down). Running the command again creates nothing twice.
 """
 
 import secrets
+from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from notifications import services as notifications
 from notifications.models import Notification, Topic
 from orders import services
-from orders.models import Order
+from orders.models import Order, OrderItem
 
 CUSTOMERS = ["alice", "bob"]
 STAFF = "staff"
-#: number -> (customer, status, progress, message)
+#: number -> (customer, status, progress, message, days to the estimated delivery, items)
 ORDERS = {
-    "A-1001": ("alice", Order.Status.PENDING, 0, ""),
-    "A-1002": ("alice", Order.Status.PROCESSING, 30, "Packing your items."),
-    "A-1003": ("alice", Order.Status.SHIPPED, 60, "Handed to the courier."),
-    "A-1004": ("alice", Order.Status.DELIVERED, 100, "Left at the front door."),
-    "B-2001": ("bob", Order.Status.PROCESSING, 20, "Waiting for stock."),
-    "B-2002": ("bob", Order.Status.SHIPPED, 70, "Out for delivery."),
+    "A-1001": (
+        "alice",
+        Order.Status.PENDING,
+        0,
+        "",
+        6,
+        [("Linen tea towel", 2, "8.50"), ("Enamel mug", 1, "14.00")],
+    ),
+    "A-1002": (
+        "alice",
+        Order.Status.PROCESSING,
+        30,
+        "Packing your items.",
+        4,
+        [("Walnut chopping board", 1, "39.00"), ("Olive oil, 500 ml", 2, "11.90")],
+    ),
+    "A-1003": (
+        "alice",
+        Order.Status.SHIPPED,
+        60,
+        "Handed to the courier.",
+        2,
+        [("Ceramic teapot", 1, "32.00")],
+    ),
+    "A-1004": (
+        "alice",
+        Order.Status.DELIVERED,
+        100,
+        "Left at the front door.",
+        -1,
+        [("Wool throw", 1, "64.00"), ("Beeswax candles, set of 3", 1, "18.50")],
+    ),
+    "B-2001": (
+        "bob",
+        Order.Status.PROCESSING,
+        20,
+        "Waiting for stock.",
+        5,
+        [("Cast-iron skillet", 1, "45.00")],
+    ),
+    "B-2002": (
+        "bob",
+        Order.Status.SHIPPED,
+        70,
+        "Out for delivery.",
+        1,
+        [("Coffee beans, 1 kg", 2, "21.00"), ("Pour-over kettle", 1, "49.00")],
+    ),
 }
 #: slug -> (name, audience, subscribers: "customers" and/or "staff")
 TOPICS = {
@@ -89,9 +134,18 @@ class Command(BaseCommand):
         """Create one demo order in its state through the services; False if it exists."""
         if Order.objects.filter(number=number).exists():
             return False
-        customer, status, progress, message = spec
+        customer, status, progress, message, days, items = spec
         order = services.save_order(
-            Order(customer=users[customer], number=number), changed=["status"]
+            Order(
+                customer=users[customer],
+                number=number,
+                estimated_delivery=timezone.localdate() + timedelta(days=days),
+            ),
+            changed=["status"],
+        )
+        OrderItem.objects.bulk_create(
+            OrderItem(order=order, name=name, quantity=quantity, unit_price=Decimal(price))
+            for name, quantity, price in items
         )
         if status != Order.Status.PENDING:
             services.change_status(
