@@ -79,6 +79,17 @@ class SendNotificationForm(forms.Form):
         return services.send_to_group("staff", **content)
 
 
+def recipient_facts() -> dict:
+    """What the form's script needs to count recipients before sending."""
+    topics = Topic.objects.annotate(
+        active=models.Count("subscribers", filter=models.Q(subscribers__is_active=True))
+    )
+    return {
+        "staff": get_user_model().objects.filter(is_staff=True, is_active=True).count(),
+        "topicSubscribers": {str(topic.pk): topic.active for topic in topics},
+    }
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["title", "recipient", "type", "topic", "created_at", "read", "published"]
@@ -154,6 +165,7 @@ class NotificationAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Send notification",
+            "facts": recipient_facts(),
             "form": form,
             "adminform": helpers.AdminForm(form, fieldsets, {}, model_admin=self),
             "media": self.media + form.media,

@@ -1,131 +1,82 @@
 /*
- * notifications.js: the bell in the header, and live read state on the page.
+ * notifications.js: the user's notifications and unread count, kept right
+ * in every mode, for the bell (bell.js) and the notifications page
+ * (notification_page.js).
  *
- * The server delivers at least once, so notifications are kept by id and a
- * repeat is ignored. After every reconnection the bell asks the hub for what
- * it missed (GetNotifications after the newest id it has seen); the hub sends
- * the current unread count to every new connection, so the badge is always
- * the server's number, never a local guess.
+ * The count starts as the server rendered it (bell, title). While the hub is
+ * live it is the hub's number (UnreadCountUpdated); while the hub is paused
+ * it comes from polling GET /notifications/feed, which also brings the
+ * newest notifications. Notifications are kept by id and a repeat is
+ * ignored (delivery is at least once). After every reconnection the store
+ * asks the hub for what it missed (GetNotifications after the newest id it
+ * has seen).
+ *
+ *   notifications.on("added", (items, { live }) => ...);   // newest first
+ *   notifications.on("read", (id) => ...);
+ *   notifications.on("count", (count) => ...);
+ *   notifications.markRead(id); notifications.markAllRead();
  */
 (function () {
   "use strict";
 
-  const SHOWN = 8; // items in the dropdown
+  const SHOWN = 8; // the newest few, for the bell
   const CATCH_UP_PAGE = 50; // the hub's largest page
   const CATCH_UP_PAGES = 10; // beyond 500 missed, the list page has the rest
+  const TITLE_COUNT = /^\(\d+\+?\) /;
 
-  const hubUrl = document.body.dataset.notificationsHub;
-  const bell = document.querySelector("[data-bell]");
+  const body = document.body;
+  const hubUrl = body.dataset.notificationsHub;
+  const feedUrl = body.dataset.notificationsFeed;
   if (!hubUrl || !window.realtime) {
     return;
   }
 
   const hub = window.realtime.hub(hubUrl);
   const seen = new Map(); // id (number) -> notification payload
+  const listeners = { added: [], read: [], count: [] };
+  const bell = document.querySelector("[data-bell]");
   let newestId = null;
+  let unread = bell ? Number(bell.dataset.unread || 0) : 0;
 
-  // Rendering -------------------------------------------------------------
+  function emit(event, ...args) {
+    for (const listener of listeners[event]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        console.error(`[notifications] ${event} listener failed`, error);
+      }
+    }
+  }
+
+  // The count, everywhere it shows ------------------------------------------
+
+  function renderCount() {
+    const title = document.title.replace(TITLE_COUNT, "");
+    document.title = unread > 0 ? `(${unread > 99 ? "99+" : unread}) ${title}` : title;
+    if (bell) {
+      const badge = bell.querySelector("[data-unread-count]");
+      badge.textContent = unread > 99 ? "99+" : String(unread);
+      badge.hidden = unread <= 0;
+      bell.dataset.unread = String(unread);
+      bell.querySelector("[data-unread-label]").textContent =
+        unread > 0 ? `Notifications, ${unread} unread` : "Notifications";
+    }
+    for (const element of document.querySelectorAll("[data-mark-all-read], [data-mark-all-read-form]")) {
+      element.hidden = unread <= 0;
+    }
+  }
 
   function setUnreadCount(count) {
-    if (!bell) {
-      return;
-    }
-    const badge = bell.querySelector("[data-unread-count]");
-    badge.textContent = count > 99 ? "99+" : String(count);
-    badge.hidden = count <= 0;
-    bell.dataset.unread = String(count);
-  }
-
-  function relativeTime(iso) {
-    const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
-    if (seconds < 60) {
-      return "just now";
-    }
-    const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-    if (seconds < 3600) {
-      return format.format(-Math.floor(seconds / 60), "minute");
-    }
-    if (seconds < 86400) {
-      return format.format(-Math.floor(seconds / 3600), "hour");
-    }
-    return new Date(iso).toLocaleDateString();
-  }
-
-  function orderLink(notification) {
-    const orderId = notification.data && notification.data.orderId;
-    return orderId ? `/orders/${encodeURIComponent(orderId)}/` : null;
-  }
-
-  function renderItem(notification) {
-    const item = document.createElement("li");
-    item.className = "bell__item" + (notification.isRead ? " is-read" : "");
-    item.dataset.notificationId = notification.id;
-
-    const body = document.createElement("div");
-    body.className = "bell__item-body";
-    const title = document.createElement("p");
-    title.className = "bell__item-title";
-    const href = orderLink(notification);
-    if (href) {
-      const link = document.createElement("a");
-      link.href = href;
-      link.textContent = notification.title;
-      title.append(link);
-    } else {
-      title.textContent = notification.title;
-    }
-    body.append(title);
-    if (notification.message) {
-      const message = document.createElement("p");
-      message.className = "bell__item-message";
-      message.textContent = notification.message;
-      body.append(message);
-    }
-    const time = document.createElement("time");
-    time.className = "bell__item-time";
-    time.dateTime = notification.createdAt;
-    time.textContent = relativeTime(notification.createdAt);
-    body.append(time);
-
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "link-button";
-    button.dataset.markRead = notification.id;
-    button.textContent = "Mark read";
-
-    item.append(body, button);
-    return item;
-  }
-
-  function renderList() {
-    if (!bell) {
-      return;
-    }
-    const list = bell.querySelector("[data-bell-list]");
-    const newest = [...seen.values()].sort((a, b) => Number(b.id) - Number(a.id)).slice(0, SHOWN);
-    const empty = list.querySelector("[data-bell-empty]");
-    list.replaceChildren(...newest.map(renderItem));
-    if (!newest.length && empty) {
-      list.append(empty);
-    }
-  }
-
-  function showRead(id) {
-    const notification = seen.get(Number(id));
-    if (notification) {
-      notification.isRead = true;
-    }
-    // The bell's item and any server-rendered row (the notifications page).
-    for (const element of document.querySelectorAll(`[data-notification-id="${CSS.escape(String(id))}"]`)) {
-      element.classList.add("is-read");
-    }
+    unread = Math.max(0, Number(count) || 0);
+    renderCount();
+    emit("count", unread);
   }
 
   // Keeping state ---------------------------------------------------------
 
-  /** Add notifications not seen before; return how many were new. */
+  /** Keep notifications not seen before; return them, newest first. */
   function remember(notifications) {
-    let added = 0;
+    const added = [];
     for (const notification of notifications) {
       const id = Number(notification.id);
       const known = seen.get(id);
@@ -137,9 +88,39 @@
       }
       seen.set(id, notification);
       newestId = newestId === null ? id : Math.max(newestId, id);
-      added += 1;
+      added.push(notification);
     }
-    return added;
+    return added.sort((a, b) => Number(b.id) - Number(a.id));
+  }
+
+  function add(notifications, live) {
+    const added = remember(notifications);
+    if (!added.length) {
+      return;
+    }
+    emit("added", added, { live });
+    if (live) {
+      const count = added.filter((n) => !n.isRead).length;
+      if (count) {
+        window.announce(count === 1 ? "1 new notification" : `${count} new notifications`);
+      }
+    }
+  }
+
+  function showRead(id) {
+    const notification = seen.get(Number(id));
+    if (notification) {
+      notification.isRead = true;
+    }
+    for (const element of document.querySelectorAll(`[data-notification-id="${CSS.escape(String(id))}"]`)) {
+      element.classList.add("is-read");
+    }
+    emit("read", String(id));
+  }
+
+  /** The newest notifications seen, newest first. */
+  function newest(count) {
+    return [...seen.values()].sort((a, b) => Number(b.id) - Number(a.id)).slice(0, count);
   }
 
   // The newest id seen while still connected: live events that arrive after
@@ -154,16 +135,16 @@
   async function catchUp(reconnected) {
     const from = resumeFrom === null ? newestId : resumeFrom;
     resumeFrom = null;
-    if (!reconnected || from === null) {
-      // First connection (or nothing seen yet): the newest few, newest first.
-      remember(await hub.invoke("GetNotifications", null, SHOWN));
+    if (from === null) {
+      // Nothing seen yet: the newest few, newest first.
+      add(await hub.invoke("GetNotifications", null, SHOWN), reconnected);
       return;
     }
     // Everything after the newest id seen, oldest first, page by page.
     let cursor = from;
     for (let page = 0; page < CATCH_UP_PAGES; page += 1) {
       const batch = await hub.invoke("GetNotifications", cursor, CATCH_UP_PAGE);
-      remember(batch);
+      add(batch, true);
       if (batch.length < CATCH_UP_PAGE) {
         return;
       }
@@ -171,17 +152,35 @@
     }
   }
 
+  // Polling while the hub is paused ---------------------------------------------
+
+  async function fetchFeed(query) {
+    const response = await fetch(`${feedUrl}?${new URLSearchParams(query)}`, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    const type = response.headers.get("Content-Type") || "";
+    if (!response.ok || response.redirected || !type.startsWith("application/json")) {
+      throw new Error(`feed answered ${response.status}`);
+    }
+    return response.json();
+  }
+
+  hub.whilePaused(async () => {
+    try {
+      const feed = await fetchFeed({ limit: SHOWN });
+      add(feed.notifications, newestId !== null);
+      setUnreadCount(feed.unreadCount);
+    } catch (error) {
+      console.warn("[notifications] polling the feed failed", error);
+    }
+  });
+
   // Hub events --------------------------------------------------------------
 
   hub.on("ReceiveNotification", (notification) => {
-    if (remember([notification])) {
-      renderList();
-      if (bell) {
-        bell.classList.remove("has-news");
-        void bell.offsetWidth; // restart the animation
-        bell.classList.add("has-news");
-      }
-    }
+    add([notification], true);
   });
 
   hub.on("NotificationRead", (id) => {
@@ -198,35 +197,37 @@
     } catch (error) {
       console.warn("[notifications] catch-up failed", error);
     }
-    renderList();
-    refreshOnlineCount();
   });
 
-  // Staff only: how many users are online right now, on every server.
-  const onlineNow = document.querySelector("[data-online-now]");
-  let onlineTimer = null;
+  // Actions: through the hub when live, else the page's own forms ---------------
 
-  async function refreshOnlineCount() {
-    if (!onlineNow) {
-      return;
-    }
-    try {
-      const count = await hub.invoke("GetOnlineCount");
-      onlineNow.textContent = `${count} online now`;
-      onlineNow.hidden = false;
-    } catch (error) {
-      console.warn("[notifications] online count failed", error);
-    }
-    if (onlineTimer === null) {
-      onlineTimer = window.setInterval(refreshOnlineCount, 10000);
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  async function post(url) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+      redirect: "manual",
+    });
+    // The form views answer with a redirect back; anything else is a failure.
+    if (response.type !== "opaqueredirect" && !response.ok) {
+      throw new Error(`${url} answered ${response.status}`);
     }
   }
 
-  // Actions -------------------------------------------------------------------
-
+  /** Mark one notification read; resolve true when done. */
   async function markRead(id) {
     try {
-      await hub.invoke("MarkAsRead", Number(id));
+      if (hub.isConnected) {
+        await hub.invoke("MarkAsRead", Number(id));
+      } else {
+        await post(`/notifications/${encodeURIComponent(id)}/read`);
+        setUnreadCount(Math.max(0, unread - (seen.get(Number(id))?.isRead ? 0 : 1)));
+      }
     } catch (error) {
       console.warn("[notifications] mark as read failed", error);
       return false;
@@ -236,12 +237,19 @@
     return true;
   }
 
+  /** Mark every notification read; resolve to how many changed, or null. */
   async function markAllRead() {
+    let count = unread;
     try {
-      await hub.invoke("MarkAllAsRead");
+      if (hub.isConnected) {
+        count = await hub.invoke("MarkAllAsRead");
+      } else {
+        await post("/notifications/read-all");
+        setUnreadCount(0);
+      }
     } catch (error) {
       console.warn("[notifications] mark all as read failed", error);
-      return false;
+      return null;
     }
     for (const id of seen.keys()) {
       showRead(id);
@@ -249,75 +257,48 @@
     for (const element of document.querySelectorAll("[data-notification-id]")) {
       element.classList.add("is-read");
     }
-    return true;
+    return count;
   }
 
-  // The page's forms post without JavaScript (or while the hub is down);
-  // with a live connection they go through the hub and the page stays put.
-  document.addEventListener("submit", (event) => {
-    const form = event.target;
+  // Staff only: how many users are online right now, on every server.
+  const onlineNow = document.querySelector("[data-online-now]");
+  let onlineTimer = null;
+
+  async function refreshOnlineCount() {
     if (!hub.isConnected) {
       return;
     }
-    if (form.matches("[data-mark-read-form]")) {
-      event.preventDefault();
-      markRead(form.querySelector("[data-mark-read]").dataset.markRead).then((ok) => {
-        if (!ok) {
-          form.submit();
-        }
-      });
-    } else if (form.matches("[data-mark-all-read-form]")) {
-      event.preventDefault();
-      markAllRead().then((ok) => {
-        if (!ok) {
-          form.submit();
-        }
-      });
-    }
-  });
-
-  if (!bell) {
-    return;
-  }
-
-  const toggle = bell.querySelector("[data-bell-toggle]");
-  const panel = bell.querySelector("[data-bell-panel]");
-
-  function setOpen(open) {
-    panel.hidden = !open;
-    toggle.setAttribute("aria-expanded", String(open));
-    if (open) {
-      // Refresh "5 minutes ago" labels.
-      renderList();
+    try {
+      const count = await hub.invoke("GetOnlineCount");
+      onlineNow.textContent = `${count} online now`;
+      onlineNow.hidden = false;
+    } catch (error) {
+      console.warn("[notifications] online count failed", error);
     }
   }
 
-  toggle.addEventListener("click", () => {
-    setOpen(panel.hidden);
-  });
+  if (onlineNow) {
+    hub.onConnected(() => {
+      refreshOnlineCount();
+      if (onlineTimer === null) {
+        onlineTimer = window.setInterval(refreshOnlineCount, 10000);
+      }
+    });
+  }
 
-  document.addEventListener("click", (event) => {
-    if (!panel.hidden && !bell.contains(event.target)) {
-      setOpen(false);
-    }
-  });
+  renderCount();
 
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !panel.hidden) {
-      setOpen(false);
-      toggle.focus();
-    }
-  });
-
-  panel.addEventListener("click", (event) => {
-    const button = event.target.closest("button");
-    if (!button) {
-      return;
-    }
-    if (button.dataset.markRead) {
-      markRead(button.dataset.markRead);
-    } else if (button.hasAttribute("data-mark-all-read")) {
-      markAllRead();
-    }
+  window.notifications = Object.freeze({
+    hub,
+    on(event, listener) {
+      listeners[event].push(listener);
+    },
+    newest,
+    get unreadCount() {
+      return unread;
+    },
+    fetchFeed,
+    markRead,
+    markAllRead,
   });
 })();

@@ -4,14 +4,15 @@
  * Every element with data-order-id and data-state-url is watched. After each
  * (re)connection the page subscribes to those orders again, and the hub
  * answers with their current state, so whatever changed while the page was
- * offline shows up. If the hub cannot be reached at all, the page polls each
- * order's JSON state every 30 s until the hub is back.
+ * offline shows up. While the hub is paused the page polls each order's
+ * JSON state (realtime.js's whilePaused: every 30 s and on "Retry now").
+ * Each change is announced politely ("Order A-1002 is now Shipped, 40 %").
  */
 (function () {
   "use strict";
 
-  const POLL_INTERVAL = 30000;
   const DELIVERED = "delivered";
+  const ANNOUNCE_AFTER = 200; // ms: status and progress arrive as a pair
 
   const hubUrl = document.body.dataset.ordersHub;
   const watched = [...document.querySelectorAll("[data-order-id][data-state-url]")];
@@ -22,10 +23,11 @@
   const labelsScript = document.getElementById("order-status-labels");
   const labels = labelsScript ? JSON.parse(labelsScript.textContent) : {};
   const stateUrls = new Map(watched.map((el) => [el.dataset.orderId, el.dataset.stateUrl]));
+  const numbers = new Map(watched.map((el) => [el.dataset.orderId, el.dataset.orderNumber]));
   const known = new Map(); // order id -> { status, message, progress }
+  const announceTimers = new Map();
   const dialog = document.querySelector("[data-completion-dialog]");
   let completionShown = false;
-  let pollTimer = null;
 
   function containers(id) {
     return document.querySelectorAll(`[data-order-id="${CSS.escape(id)}"]`);
@@ -51,6 +53,19 @@
     element.classList.add("is-updated");
   }
 
+  function announceLater(id) {
+    window.clearTimeout(announceTimers.get(id));
+    announceTimers.set(
+      id,
+      window.setTimeout(() => {
+        announceTimers.delete(id);
+        const state = known.get(id);
+        const label = labels[state.status] || state.status;
+        window.announce(`Order ${numbers.get(id) || id} is now ${label}, ${state.progress} %`);
+      }, ANNOUNCE_AFTER)
+    );
+  }
+
   function addHistory(container, status, message) {
     const history = container.querySelector("[data-order-history]");
     if (!history) {
@@ -70,9 +85,9 @@
     text.textContent = message;
     const time = document.createElement("time");
     time.className = "timeline__time";
-    time.dateTime = new Date().toISOString();
-    time.textContent = "just now";
+    time.dataset.time = "short";
     item.append(badge, text, time);
+    window.times.set(time, new Date());
     history.prepend(item);
   }
 
@@ -95,6 +110,7 @@
     }
     known.set(id, { ...before, status, message: messageShown ? message : null });
     for (const container of containers(id)) {
+      container.dataset.status = status;
       const badge = container.querySelector("[data-order-status]");
       if (badge) {
         badge.className = `badge badge--${status}`;
@@ -108,11 +124,11 @@
       }
       const updated = container.querySelector("[data-order-updated]");
       if (updated) {
-        updated.dateTime = new Date().toISOString();
-        updated.textContent = "just now";
+        window.times.set(updated, new Date());
       }
       addHistory(container, status, message);
     }
+    announceLater(id);
     if (status === DELIVERED && before.status !== DELIVERED) {
       showCompletion(id);
     }
@@ -135,6 +151,33 @@
         label.textContent = `${progress}%`;
       }
     }
+    announceLater(id);
+  }
+
+  // The completion dialog: focus stays inside while open, then returns to
+  // the order's heading.
+  if (dialog) {
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key !== "Tab") {
+        return;
+      }
+      const focusable = [...dialog.querySelectorAll("a[href], button:not([disabled])")];
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
+    dialog.addEventListener("close", () => {
+      const heading = document.querySelector("[data-order-heading]");
+      if (heading) {
+        heading.focus();
+      }
+    });
   }
 
   // Live updates ------------------------------------------------------------
@@ -154,7 +197,6 @@
   });
 
   hub.onConnected(async () => {
-    stopPolling();
     const results = await Promise.allSettled(
       [...stateUrls.keys()].map((id) => hub.invoke("SubscribeToOrder", Number(id)))
     );
@@ -165,11 +207,7 @@
     }
   });
 
-  hub.onUnavailable(() => {
-    startPolling();
-  });
-
-  // The fallback: poll the JSON state while the hub is unreachable -----------
+  // While the hub is paused: poll the JSON state -----------------------------
 
   async function poll(id, url) {
     let response;
@@ -192,27 +230,9 @@
     applyProgress(id, state.progress);
   }
 
-  function pollAll() {
+  hub.whilePaused(() => {
     for (const [id, url] of stateUrls) {
       poll(id, url);
     }
-  }
-
-  function startPolling() {
-    if (pollTimer !== null) {
-      return;
-    }
-    document.body.dataset.orderPolling = "on";
-    pollAll();
-    pollTimer = window.setInterval(pollAll, POLL_INTERVAL);
-  }
-
-  function stopPolling() {
-    if (pollTimer === null) {
-      return;
-    }
-    window.clearInterval(pollTimer);
-    pollTimer = null;
-    delete document.body.dataset.orderPolling;
-  }
+  });
 })();

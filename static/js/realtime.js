@@ -4,7 +4,7 @@
  *   const hub = realtime.hub("/hubs/orders");
  *   hub.on("OrderStatusUpdated", (id, status, message) => { ... });
  *   hub.onConnected(({ reconnected }) => hub.invoke("SubscribeToOrder", id));
- *   hub.onUnavailable(() => startPolling());
+ *   hub.whilePaused(() => pollMyState());   // now, then every 30 s, until live again
  *
  * Widgets register their handlers while the deferred scripts run; each hub
  * starts once the document is parsed, so no event is missed before a handler
@@ -12,10 +12,19 @@
  * forgets group memberships with the old connection, so widgets re-subscribe
  * and catch up there.
  *
+ * A hub never gives up. After a lost connection it retries at once, then
+ * after 2, 5 and 10 s, then every 8 to 10 s (jittered, so that a restarted
+ * server is not met by every page at the same instant). It retries at once
+ * when the tab becomes visible, when the browser comes back online, and on
+ * "Retry now". While the first retries fail the page says "Reconnecting…";
+ * once they are used up, or when the very first start fails, the hub is
+ * "paused": the page polls its state (`whilePaused`) and says so calmly.
+ *
  * The page's state is shown on <body>: data-realtime-state ("connecting",
  * "connected", "reconnecting", "disconnected"), the classes
- * signalr-reconnecting / signalr-disconnected, a banner, and the transport
- * each hub uses (data-transport-<hub>, e.g. data-transport-orders).
+ * signalr-reconnecting / signalr-disconnected, data-polling="on" while the
+ * widgets poll, a banner, and the transport each hub uses
+ * (data-transport-<hub>, e.g. data-transport-orders).
  *
  * `?transports=sse,longpolling` (or data-transports on <body>) restricts the
  * transports, e.g. where a proxy breaks WebSockets, and for tests.
@@ -23,9 +32,9 @@
 (function () {
   "use strict";
 
-  const RECONNECT_DELAYS = [0, 2000, 5000, 10000, 30000];
-  // After a failed start, or once automatic reconnection gives up.
-  const RESTART_DELAY = 30000;
+  const RETRY_DELAYS = [0, 2000, 5000, 10000];
+  const RETRY_CAP = 10000;
+  const POLL_INTERVAL = 30000;
   const TRANSPORT_FLAGS = {
     websockets: "WebSockets",
     ws: "WebSockets",
@@ -36,9 +45,20 @@
   };
   // Worst first: the page shows the worst state of its hubs.
   const STATE_ORDER = ["disconnected", "reconnecting", "connecting", "connected"];
-  const BANNER_TEXT = { reconnecting: "Reconnecting…", disconnected: "Disconnected" };
+  const BANNER_TEXT = {
+    reconnecting: "Reconnecting…",
+    disconnected: `Live updates paused; checking every ${POLL_INTERVAL / 1000} s`,
+  };
 
   const registry = new Map();
+
+  /** The wait before retry number `attempt` (0-based) of one outage. */
+  function retryDelay(attempt) {
+    if (attempt < RETRY_DELAYS.length) {
+      return RETRY_DELAYS[attempt];
+    }
+    return Math.round(RETRY_CAP * (0.8 + 0.2 * Math.random()));
+  }
 
   function requestedTransports() {
     const raw =
@@ -92,10 +112,14 @@
       this.state = "connecting";
       this.transport = null;
       this.selectedTransport = null;
+      this.attempt = 0; // failed starts in the current outage
       this._connected = [];
       this._unavailable = [];
       this._disconnected = [];
-      this._restartTimer = null;
+      this._pollers = [];
+      this._pollTimer = null;
+      this._retryTimer = null;
+      this._starting = false;
       this._everConnected = false;
 
       const options = {};
@@ -105,21 +129,15 @@
       }
       this.connection = new signalR.HubConnectionBuilder()
         .withUrl(url, options)
-        .withAutomaticReconnect(RECONNECT_DELAYS)
         .configureLogging(new TransportSpy(this, signalR.LogLevel.Warning))
         .build();
 
-      this.connection.onreconnecting(() => {
-        this._lost();
-        this._setState("reconnecting");
-      });
-      this.connection.onreconnected(() => {
-        this._connectedNow();
-      });
       this.connection.onclose(() => {
-        // Automatic reconnection gave up (or the server refused us).
+        // The server went away or the transport broke: retry, forever.
         this._lost();
-        this._giveUp();
+        this.attempt = 0;
+        this._setState("reconnecting");
+        this._scheduleRetry();
       });
     }
 
@@ -144,15 +162,18 @@
       return this;
     }
 
-    _lost() {
-      for (const callback of this._disconnected) {
-        this._call(callback, {});
-      }
-    }
-
-    /** Run `callback()` whenever the hub cannot be reached at all. */
+    /** Run `callback()` whenever the hub pauses (cannot be reached). */
     onUnavailable(callback) {
       this._unavailable.push(callback);
+      return this;
+    }
+
+    /** Run `callback()` while paused: at once, every 30 s, and on "Retry now". */
+    whilePaused(callback) {
+      this._pollers.push(callback);
+      if (this._pollTimer !== null) {
+        this._call(callback);
+      }
       return this;
     }
 
@@ -164,38 +185,86 @@
       return this.connection.state === signalR.HubConnectionState.Connected;
     }
 
+    /** Try to connect now unless connected or already trying. */
+    retryNow() {
+      if (this._starting || this.connection.state !== signalR.HubConnectionState.Disconnected) {
+        return;
+      }
+      window.clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+      if (this.state === "disconnected") {
+        this._poll();
+      }
+      this.start();
+    }
+
     async start() {
-      this._restartTimer = null;
-      this._setState(this._everConnected ? "reconnecting" : "connecting");
+      this._retryTimer = null;
+      this._starting = true;
+      if (!this._everConnected) {
+        this._setState("connecting");
+      }
       try {
         await this.connection.start();
       } catch (error) {
         console.warn(`[realtime ${this.name}] could not connect: ${error}`);
-        this._giveUp();
+        this._starting = false;
+        this._failed();
         return;
       }
+      this._starting = false;
       this._connectedNow();
+    }
+
+    _failed() {
+      this.attempt += 1;
+      if (!this._everConnected || this.attempt >= RETRY_DELAYS.length) {
+        this._pause();
+      }
+      this._scheduleRetry();
+    }
+
+    _scheduleRetry() {
+      if (this._retryTimer === null) {
+        this._retryTimer = window.setTimeout(() => this.start(), retryDelay(this.attempt));
+      }
+    }
+
+    _pause() {
+      if (this.state === "disconnected") {
+        return;
+      }
+      this._setState("disconnected");
+      for (const callback of this._unavailable) {
+        this._call(callback);
+      }
+      this._poll();
+      this._pollTimer = window.setInterval(() => this._poll(), POLL_INTERVAL);
+      renderPageState();
+    }
+
+    _poll() {
+      for (const callback of this._pollers) {
+        this._call(callback);
+      }
+    }
+
+    _lost() {
+      for (const callback of this._disconnected) {
+        this._call(callback, {});
+      }
     }
 
     _connectedNow() {
       const reconnected = this._everConnected;
       this._everConnected = true;
+      this.attempt = 0;
+      window.clearInterval(this._pollTimer);
+      this._pollTimer = null;
       this.transport = this.selectedTransport;
       this._setState("connected");
       for (const callback of this._connected) {
         this._call(callback, { reconnected });
-      }
-    }
-
-    _giveUp() {
-      this._setState("disconnected");
-      for (const callback of this._unavailable) {
-        this._call(callback);
-      }
-      if (this._restartTimer === null) {
-        this._restartTimer = window.setTimeout(() => {
-          this.start();
-        }, RESTART_DELAY);
       }
     }
 
@@ -221,6 +290,11 @@
     body.dataset.realtimeState = state;
     body.classList.toggle("signalr-reconnecting", state === "reconnecting");
     body.classList.toggle("signalr-disconnected", state === "disconnected");
+    if (hubs.some((hub) => hub._pollTimer !== null)) {
+      body.dataset.polling = "on";
+    } else {
+      delete body.dataset.polling;
+    }
 
     const transports = new Set();
     for (const hub of hubs) {
@@ -243,7 +317,16 @@
       const text = BANNER_TEXT[state];
       banner.hidden = !text;
       const label = banner.querySelector("[data-connection-banner-text]") || banner;
-      label.textContent = text || "";
+      if (label.textContent !== (text || "")) {
+        label.textContent = text || "";
+      }
+    }
+  }
+
+  /** Retry every hub that is not connected, now (the banner, focus, online). */
+  function retryNow() {
+    for (const hub of registry.values()) {
+      hub.retryNow();
     }
   }
 
@@ -269,5 +352,17 @@
     return existing;
   }
 
-  window.realtime = Object.freeze({ hub, hubs: registry });
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-retry-now]")) {
+      retryNow();
+    }
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") {
+      retryNow();
+    }
+  });
+  window.addEventListener("online", retryNow);
+
+  window.realtime = Object.freeze({ hub, hubs: registry, retryNow, retryDelay });
 })();

@@ -7,7 +7,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
+from tests.e2e.pages import DESKTOP, PASSWORD
 from tests.e2e.wire import CLIENT, CUSTOMER
 from tests.live import LiveStack, NodeProcess, node_problem, run_node
 
@@ -62,3 +64,76 @@ def node_process(node_available):
             return stack.enter_context(NodeProcess(CLIENT, scenario, options))
 
         yield start
+
+
+# Browser tests -------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium; skip loudly without it, fail when REQUIRE_BROWSER=1."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium)"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{message} (REQUIRE_BROWSER=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium) -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def shop(chromium, tmp_path_factory, redis_url) -> LiveStack:
+    """The real project on daphne, seeded with alice, bob and staff (shared by the modules).
+
+    Tests that change data beyond the demo scenarios create a customer of
+    their own (``pages.new_customer``).
+    """
+    stack = LiveStack(
+        tmp_path_factory.mktemp("shop"),
+        redis_url,
+        asgi="config.asgi:application",
+        # Plain http on loopback: the session cookie cannot be Secure here.
+        env={"SESSION_COOKIE_SECURE": "0"},
+    )
+    # DEBUG is off, as in production: whitenoise serves the collected files.
+    stack.manage("collectstatic", "--noinput")
+    with stack:
+        stack.manage("seed_demo", "--password", PASSWORD)
+        yield stack
+
+
+@pytest.fixture
+def contexts(browser):
+    """Open browser contexts (separate cookie jars); closed after the test.
+
+    ``contexts()`` is a desktop window; ``contexts(viewport=PHONE)`` a phone.
+    """
+    opened: list[BrowserContext] = []
+
+    def open_context(**options) -> BrowserContext:
+        context = browser.new_context(**{"viewport": DESKTOP, **options})
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()

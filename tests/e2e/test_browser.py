@@ -8,168 +8,26 @@ back to polling when the hub cannot be reached at all.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.live import LiveStack
+from tests.e2e.pages import (
+    RECOVERY_TIMEOUT,
+    SCREENSHOTS,
+    bell_item,
+    change_status,
+    log_in,
+    log_in_to_admin,
+    notify,
+    open_bell,
+    order_id,
+    unread,
+    wait_connected,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "pw-test-123"
-#: The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1).
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "shop-screenshots"
-)
-VIEWPORT = {"width": 1100, "height": 760}
-#: Long enough for the client's reconnect delays (0, 2, 5, 10 s) to reach a restarted server.
-RECOVERY_TIMEOUT = 45_000
-
-# Live updates cross two processes and Redis: allow more than the default 5 s.
-expect.set_options(timeout=10_000)
-
-
-# Fixtures ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium; skip loudly without it, fail when REQUIRE_BROWSER=1."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    message = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{message} (REQUIRE_BROWSER=1)")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium) -> Browser:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def shop(chromium, tmp_path_factory, redis_url) -> LiveStack:
-    """The real project on daphne, seeded with alice, bob and staff."""
-    stack = LiveStack(
-        tmp_path_factory.mktemp("shop"),
-        redis_url,
-        asgi="config.asgi:application",
-        # Plain http on loopback: the session cookie cannot be Secure here.
-        env={"SESSION_COOKIE_SECURE": "0"},
-    )
-    # DEBUG is off, as in production: whitenoise serves the collected files.
-    stack.manage("collectstatic", "--noinput")
-    with stack:
-        stack.manage("seed_demo", "--password", PASSWORD)
-        yield stack
-
-
-@pytest.fixture
-def contexts(browser):
-    """Open browser contexts (separate cookie jars); closed after the test."""
-    opened: list[BrowserContext] = []
-
-    def open_context() -> BrowserContext:
-        context = browser.new_context(viewport=VIEWPORT)
-        opened.append(context)
-        return context
-
-    yield open_context
-    for context in opened:
-        context.close()
-
-
-# Helpers -----------------------------------------------------------------------
-
-
-def log_in(context: BrowserContext, shop: LiveStack, username: str) -> Page:
-    page = context.new_page()
-    page.goto(f"{shop.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/orders/$"))
-    return page
-
-
-def log_in_to_admin(context: BrowserContext, shop: LiveStack, username: str = "staff") -> Page:
-    page = context.new_page()
-    page.goto(f"{shop.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
-    return page
-
-
-def wait_connected(page: Page, timeout: float = 15_000) -> None:
-    expect(page.locator("body")).to_have_attribute(
-        "data-realtime-state", "connected", timeout=timeout
-    )
-
-
-def order_id(shop: LiveStack, number: str) -> int:
-    return int(
-        shop.shell(
-            f"from orders.models import Order; print(Order.objects.get(number={number!r}).pk)"
-        ).strip()
-    )
-
-
-def change_status(shop: LiveStack, number: str, status: str, message: str, progress=None) -> None:
-    """Change an order from another process, through the service (as the worker would)."""
-    shop.shell(
-        "from orders import services; from orders.models import Order\n"
-        f"services.change_status(Order.objects.get(number={number!r}), status={status!r}, "
-        f"message={message!r}, progress={progress!r})"
-    )
-
-
-def notify(shop: LiveStack, username: str, title: str) -> None:
-    shop.shell(
-        "from django.contrib.auth import get_user_model\n"
-        "from notifications import services\n"
-        f"services.send_to_user(get_user_model().objects.get(username={username!r}), "
-        f"title={title!r}, message='Sent by the test')"
-    )
-
-
-def unread(page: Page) -> int:
-    expect(page.locator("[data-bell]")).to_have_attribute("data-unread", re.compile(r"\d+"))
-    return int(page.get_attribute("[data-bell]", "data-unread"))
-
-
-def open_bell(page: Page) -> None:
-    if page.get_attribute("[data-bell-toggle]", "aria-expanded") != "true":
-        page.click("[data-bell-toggle]")
-    expect(page.locator("[data-bell-panel]")).to_be_visible()
-
-
-def bell_item(page: Page, title: str):
-    """The bell's item whose title is exactly `title`."""
-    exact = page.locator(".bell__item-title", has_text=re.compile(f"^{re.escape(title)}$"))
-    return page.locator("[data-bell-list] .bell__item", has=exact)
 
 
 # Scenarios ---------------------------------------------------------------------
@@ -251,7 +109,7 @@ def test_page_recovers_after_a_server_restart_and_shows_what_it_missed(shop, con
 
     shop.stop(0)
     expect(customer.locator("body")).to_have_class(re.compile("signalr-reconnecting"))
-    expect(customer.locator("[data-connection-banner]")).to_have_text("Reconnecting…")
+    expect(customer.locator("[data-connection-banner-text]")).to_have_text("Reconnecting…")
     # Changes made while no server is up reach nobody live; the page must catch up.
     change_status(shop, "A-1001", "delivered", "Delivered while you were away")
     notify(shop, "alice", "Missed while offline")
@@ -310,7 +168,7 @@ def test_page_works_without_websockets(shop, contexts, query, init_script, trans
 
 
 def test_page_polls_its_state_when_the_hub_is_unreachable(shop, contexts):
-    """No hub at all: the page says Disconnected and polls /orders/<id>/state every 30 s."""
+    """No hub at all: the page says updates are paused and polls /orders/<id>/state every 30 s."""
     context = contexts()
     customer = log_in(context, shop, "bob")
     pk = order_id(shop, "B-2002")
@@ -319,8 +177,10 @@ def test_page_polls_its_state_when_the_hub_is_unreachable(shop, contexts):
     with customer.expect_request(f"**/orders/{pk}/state"):
         customer.goto(f"{shop.url}/orders/{pk}/")
     expect(customer.locator("body")).to_have_attribute("data-realtime-state", "disconnected")
-    expect(customer.locator("[data-connection-banner]")).to_have_text("Disconnected")
-    expect(customer.locator("body")).to_have_attribute("data-order-polling", "on")
+    expect(customer.locator("[data-connection-banner-text]")).to_have_text(
+        "Live updates paused; checking every 30 s"
+    )
+    expect(customer.locator("body")).to_have_attribute("data-polling", "on")
 
     change_status(shop, "B-2002", "delivered", "Found by polling")
     with customer.expect_request(f"**/orders/{pk}/state"):
