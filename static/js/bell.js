@@ -61,10 +61,8 @@
     button.type = "button";
     button.className = "link-button bell__mark-read";
     button.dataset.markRead = notification.id;
-    const name = document.createElement("span");
-    name.className = "visually-hidden";
-    name.textContent = `: ${notification.title}`;
-    button.append("Mark read", name);
+    button.textContent = "Mark read";
+    button.setAttribute("aria-label", `Mark read: ${notification.title}`);
 
     item.append(body, button);
     return item;

@@ -55,7 +55,7 @@
     form.action = form.getAttribute("action").replace("/0/", `/${encodeURIComponent(id)}/`);
     const button = form.querySelector("[data-mark-read]");
     button.dataset.markRead = id;
-    button.querySelector(".visually-hidden").textContent = `: ${notification.title}`;
+    button.setAttribute("aria-label", `Mark read: ${notification.title}`);
     return row;
   }
 
