@@ -52,9 +52,16 @@ class OrderAdmin(admin.ModelAdmin):
         (None, {"fields": ["number", "customer"]}),
         (
             "State",
-            {"fields": ["status", "progress", "confirm_lower_progress", "status_message"]},
+            {
+                "fields": [
+                    "status",
+                    "progress",
+                    "confirm_lower_progress",
+                    "status_message",
+                    "estimated_delivery",
+                ]
+            },
         ),
-        (None, {"fields": ["estimated_delivery"]}),
         (
             "Live delivery",
             {
