@@ -7,6 +7,10 @@ clients pass a token from
 `issue_access_token` through the client's ``accessTokenFactory``: it arrives
 as ``?access_token=`` (WebSockets, SSE) or ``Authorization: Bearer``. Tokens
 are never logged.
+
+A token carries a stamp of its user's password hash (`credential_stamp`):
+changing the password, or deactivating the user, revokes every token issued
+before, here and in the periodic re-check of `realtime.revocation`.
 """
 
 from __future__ import annotations
@@ -23,27 +27,75 @@ from django.conf import settings
 from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from realtime import conf
 
 SALT = "realtime.access-token"
+STAMP_SALT = "realtime.access-token.stamp"
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """The result of authenticating a request."""
+    """The result of authenticating a request.
+
+    `session_key` is set when the session cookie proved the identity, `stamp`
+    when an access token did: what the periodic re-check checks again.
+    """
 
     user: Any
     user_id: str = ""
     expires: float | None = None
     error: str = ""
+    session_key: str = ""
+    stamp: str = ""
+
+
+def credential_stamp(user: Any) -> str:
+    """Return a digest of the user's password hash; it changes with the password."""
+    return salted_hmac(STAMP_SALT, user.password or "", algorithm="sha256").hexdigest()[:24]
 
 
 def issue_access_token(user: Any) -> str:
     """Return a signed token naming `user`, valid for ACCESS_TOKEN_MAX_AGE seconds."""
     expires = int(time.time()) + conf.get().ACCESS_TOKEN_MAX_AGE
-    return signing.dumps({"u": str(user.pk), "e": expires}, salt=SALT)
+    return signing.dumps({"u": str(user.pk), "e": expires, "s": credential_stamp(user)}, salt=SALT)
+
+
+def _claims(token: str) -> tuple[str, float, str] | str:
+    """Return a token's user id, expiry and stamp, or the reason it is refused."""
+    try:
+        payload = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        return "invalid access token"
+    if not isinstance(payload, dict):
+        return "invalid access token"
+    user_id, expires, stamp = payload.get("u"), payload.get("e"), payload.get("s")
+    if type(expires) not in (int, float):
+        return "invalid access token"
+    if expires <= time.time():
+        return "expired access token"
+    if not isinstance(user_id, str) or not isinstance(stamp, str):
+        return "invalid access token"
+    return user_id, float(expires), stamp
+
+
+async def _token_identity(token: str) -> Identity:
+    claims = _claims(token)
+    if isinstance(claims, str):
+        return Identity(AnonymousUser(), error=claims)
+    user_id, expires, stamp = claims
+    try:
+        user = await get_user_model()._default_manager.filter(pk=user_id, is_active=True).afirst()
+    except (ValueError, TypeError, ValidationError):
+        user = None
+    if user is None:
+        return Identity(AnonymousUser(), error="access token of an unknown or inactive user")
+    if not constant_time_compare(stamp, credential_stamp(user)):
+        return Identity(AnonymousUser(), error="revoked access token")
+    return Identity(user, str(user.pk), expires, stamp=stamp)
 
 
 def query_param(scope: dict, name: str) -> str | None:
@@ -65,25 +117,14 @@ async def authenticate(scope: dict) -> Identity:
     """Identify the user of a request from its token or its session."""
     token = _bearer(scope)
     if token:
-        try:
-            payload = signing.loads(token, salt=SALT)
-        except signing.BadSignature:
-            return Identity(AnonymousUser(), error="invalid access token")
-        if not isinstance(payload, dict) or payload.get("e", 0) <= time.time():
-            return Identity(AnonymousUser(), error="expired access token")
-        user = (
-            await get_user_model()
-            ._default_manager.filter(pk=payload.get("u"), is_active=True)
-            .afirst()
-        )
-        if user is None:
-            return Identity(AnonymousUser(), error="access token of an unknown or inactive user")
-        return Identity(user, str(user.pk), float(payload["e"]))
+        return await _token_identity(token)
     user = scope.get("user")  # set by an outer auth middleware, or by tests
-    if user is None:
-        user = await _session_user(scope)
+    if user is not None:
+        return Identity(user, str(user.pk)) if user.is_authenticated else Identity(user)
+    session_key = _session_key(scope)
+    user = await _user_of_session(session_key) if session_key else None
     if user is not None and user.is_authenticated:
-        return Identity(user, str(user.pk))
+        return Identity(user, str(user.pk), session_key=session_key)
     return Identity(AnonymousUser())
 
 
@@ -105,8 +146,3 @@ def _user_of_session(session_key: str) -> Any:
     # (a changed password logs other sessions out), as for any request.
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     return get_user(SimpleNamespace(session=store))
-
-
-async def _session_user(scope: dict) -> Any:
-    session_key = _session_key(scope)
-    return await _user_of_session(session_key) if session_key else None

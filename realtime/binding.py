@@ -1,7 +1,7 @@
 """Bind invocation arguments to a hub method's type hints.
 
-Supported annotations: ``int`` (also a decimal string such as ``"42"``, which
-clients written for ``string orderId`` send), ``float``, ``str``, ``bool``,
+Supported annotations: ``int`` (also a decimal string of ASCII digits such as
+``"42"``, which clients written for ``string orderId`` send), ``float``, ``str``, ``bool``,
 ``None``, ``X | None``, unions, ``list[T]``, ``dict[str, T]``, ``Any`` and
 no annotation. A value that does not fit raises BindingError, which the
 dispatcher turns into an error Completion.
@@ -17,7 +17,8 @@ from typing import Any
 
 from realtime.hub import HubMethod
 
-_DECIMAL = re.compile(r"-?\d{1,18}")
+#: ASCII digits only: ``\d`` would also take other scripts' digits (U+0661, U+FF14).
+_DECIMAL = re.compile(r"-?[0-9]{1,18}")
 
 
 class BindingError(ValueError):

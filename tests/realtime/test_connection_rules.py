@@ -144,6 +144,9 @@ async def test_access_tokens_authenticate_and_expire(customer, settings):
         signing.dumps({"u": "1", "e": int(time.time()) + 60}, salt="another-salt"),
         signing.dumps({"u": "1", "e": int(time.time()) - 1}, salt=SALT),
         signing.dumps({"u": "999999", "e": int(time.time()) + 60}, salt=SALT),
+        signing.dumps({"u": "1", "e": "tomorrow"}, salt=SALT),
+        signing.dumps({"u": "1", "e": None}, salt=SALT),
+        signing.dumps(["1", int(time.time()) + 60], salt=SALT),
     ],
 )
 async def test_bad_access_tokens_are_refused(token, customer):

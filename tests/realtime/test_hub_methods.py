@@ -50,6 +50,8 @@ async def test_invoke_returns_result_and_matches_targets_case_insensitively():
         ("Add", [1, 2, 3], "Invocation provides 3 argument(s) but target expects 2."),
         ("Add", ["x", 1], "Argument 'a' must be an integer, got str."),
         ("Add", [True, 1], "Argument 'a' must be an integer, got bool."),
+        ("Add", ["\u0661", 1], "Argument 'a' must be an integer, got str."),  # Arabic-Indic 1
+        ("Add", ["\uff14", 1], "Argument 'a' must be an integer, got str."),  # fullwidth 4
         ("Missing", [], "Unknown hub method 'Missing'"),
         ("NotExposed", [], "Unknown hub method 'NotExposed'"),
         ("_private", [], "Unknown hub method '_private'"),
