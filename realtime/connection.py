@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDSHAKE, OPEN, CLOSED = "handshake", "open", "closed"
+#: Bytes a handshake request may take before its record separator.
+HANDSHAKE_LIMIT = 1024
+# ASP.NET Core's handshake errors: a timeout or an oversize request is
+# "canceled"; a request that does not parse is "an unexpected error".
+HANDSHAKE_CANCELED = "Handshake was canceled."
+HANDSHAKE_FAILED = "An unexpected error occurred during connection handshake."
 
 
 class Transport(Protocol):
@@ -181,10 +187,14 @@ class Connection:
 
     async def _handshake(self, data: bytes) -> bytes:
         self._buffer += data
-        request, rest = parse_handshake(self._buffer)
+        try:
+            request, rest = parse_handshake(self._buffer)
+        except ProtocolError as exc:
+            await self._refuse_handshake(f"{HANDSHAKE_FAILED} {exc}")
+            return b""
         if request is None:
-            if len(self._buffer) > 1024:
-                raise ProtocolError("Handshake request is too long.")
+            if len(self._buffer) > HANDSHAKE_LIMIT:
+                await self._refuse_handshake(HANDSHAKE_CANCELED)
             return b""
         self._buffer = b""
         try:
@@ -195,9 +205,7 @@ class Connection:
                     "The transport does not support 'Binary' transfer format."
                 )
         except ProtocolError as exc:
-            logger.warning("handshake refused on %s: %s", self.connection_id, clip(exc))
-            await self.transport.write(encode_handshake_response(str(exc)), False)
-            await self._end()
+            await self._refuse_handshake(str(exc))
             return b""
         self.protocol = protocol
         await self.transport.write(encode_handshake_response(None), False)
@@ -217,6 +225,12 @@ class Connection:
             protocol.name,
         )
         return rest
+
+    async def _refuse_handshake(self, error: str) -> None:
+        """Answer a failed handshake with its error, then end (as ASP.NET Core does)."""
+        logger.warning("handshake refused on %s: %s", self.connection_id, clip(error))
+        await self.transport.write(encode_handshake_response(error), False)
+        await self._end()
 
     async def _handle(self, message: HubMessage) -> None:
         if isinstance(message, Invocation | StreamInvocation):
@@ -339,8 +353,7 @@ class Connection:
         if self._limits is not None and self._limits.due(now):
             self._limits.flush(now)
         if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
-            logger.warning("handshake timeout on %s", self.connection_id)
-            await self._end()
+            await self._refuse_handshake(HANDSHAKE_CANCELED)
         elif self.state == OPEN:
             if now - self.last_received > settings.CLIENT_TIMEOUT:
                 logger.info("closing idle connection %s", self.connection_id)

@@ -33,6 +33,28 @@ async def test_handshake_with_unknown_protocol_gets_an_error_then_close(live):
         await assert_closed(websocket)
 
 
+@pytest.mark.parametrize(
+    ("handshake", "error"),
+    [
+        pytest.param(b'{"protocol":"json",\x1e', "not valid JSON", id="bad-json"),
+        pytest.param(b"[1,2]\x1e", "must be a JSON object", id="not-an-object"),
+        pytest.param(b'{"version":1}\x1e', "'protocol' property", id="no-protocol"),
+        pytest.param(b'{"protocol":"json","version":"1"}\x1e', "'version'", id="text-version"),
+        pytest.param(b"\xff\xfe\x1e", "not valid UTF-8", id="not-utf8"),
+        pytest.param(b"{" + b" " * 2000, "Handshake was canceled.", id="too-long"),
+    ],
+)
+async def test_every_malformed_handshake_gets_an_error_then_close(live, handshake, error):
+    """As ASP.NET Core does: a handshake response with the error, then the socket closes."""
+    async with connect(ws_url(live)) as websocket:
+        await websocket.send(handshake)
+        response = await Records(websocket).next()
+
+        assert set(response) == {"error"}
+        assert error in response["error"]
+        await assert_closed(websocket)
+
+
 async def test_handshake_split_across_two_frames(live):
     async with connect(ws_url(live)) as websocket:
         records = Records(websocket)
@@ -114,10 +136,11 @@ async def test_silent_client_gets_pings_then_a_timeout_close(live):
         await assert_closed(websocket)
 
 
-async def test_missing_handshake_closes_the_socket(live):
-    """HANDSHAKE_TIMEOUT is 3 s in these tests."""
+async def test_missing_handshake_gets_an_error_then_closes_the_socket(live):
+    """HANDSHAKE_TIMEOUT is 3 s in these tests; ASP.NET Core's words for a timeout."""
     async with connect(ws_url(live)) as websocket:
         started = time.monotonic()
+        assert await Records(websocket).next(timeout=8) == {"error": "Handshake was canceled."}
         await assert_closed(websocket, timeout=8)
 
         assert 2.5 < time.monotonic() - started < 6

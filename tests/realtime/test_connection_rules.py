@@ -42,10 +42,13 @@ async def test_a_silent_client_is_closed_after_the_client_timeout(fast_timers):
     await client.disconnect()
 
 
-async def test_a_socket_without_handshake_is_closed(fast_timers):
+async def test_a_socket_without_handshake_is_told_and_closed(fast_timers):
     client = HubCommunicator(EchoHub)
     connected, _ = await client._communicator.connect()
     assert connected
+    assert await client._communicator.receive_from(timeout=5) == (
+        '{"error":"Handshake was canceled."}' + RS
+    )
     output = await client._communicator.receive_output(timeout=5)
     assert output["type"] == "websocket.close"
 
