@@ -1,16 +1,26 @@
-"""URL routes for hubs: negotiate, the HTTP transports and WebSockets."""
+"""URL routes for hubs: negotiate, the HTTP transports and WebSockets.
+
+Hub routes never pass through Django's request handling, so they apply
+ALLOWED_HOSTS themselves (`realtime.security.host_allowed`): a request for
+another host gets 400 over HTTP, as Django answers, and 403 at a WebSocket
+upgrade.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from asgiref.sync import markcoroutinefunction
 from django.urls import re_path
 
+from realtime.security import host_allowed, request_host
 from realtime.transports.http import HttpTransportConsumer
 from realtime.transports.negotiate import NegotiateConsumer
 from realtime.transports.websocket import WebSocketTransport
+
+logger = logging.getLogger(__name__)
 
 
 def _serving(consumer: type, hub: Any) -> type:
@@ -59,6 +69,46 @@ class ProtocolRouter(Passthrough):
             ) from None
 
 
+def _refuse_host(scope: dict) -> None:
+    # The Host header is the client's text: shortened and quoted in the log.
+    logger.warning(
+        "refused %s %s: host %r is not in ALLOWED_HOSTS",
+        scope["type"],
+        scope.get("path"),
+        request_host(scope)[:100],
+    )
+
+
+async def bad_host_http(scope: dict, receive: Any, send: Any) -> None:
+    """Answer 400 as Django does for a host outside ALLOWED_HOSTS."""
+    _refuse_host(scope)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Bad Request (400)"})
+
+
+async def bad_host_websocket(scope: dict, receive: Any, send: Any) -> None:
+    """Refuse the upgrade (403) of a WebSocket for a host outside ALLOWED_HOSTS."""
+    _refuse_host(scope)
+    await receive()
+    await send({"type": "websocket.close"})
+
+
+class HostGuard(Passthrough):
+    """Pass requests for an allowed host to `app`; answer the others 400."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def route(self, scope: dict) -> Any:
+        return self.app if host_allowed(scope) else bad_host_http
+
+
 def _pattern(prefix: str, suffix: str = "") -> str:
     return rf"^{re.escape(prefix.strip('/'))}{suffix}/?$"
 
@@ -67,8 +117,9 @@ def http_routes(hubs: dict[str, Any]) -> list:
     """Routes for ``POST <path>/negotiate`` and ``<path>`` (SSE, long polling, sends)."""
     routes = []
     for path, hub in hubs.items():
-        routes.append(re_path(_pattern(path, "/negotiate"), _bound(NegotiateConsumer, hub)))
-        routes.append(re_path(_pattern(path), _bound(HttpTransportConsumer, hub)))
+        negotiate = HostGuard(_bound(NegotiateConsumer, hub))
+        routes.append(re_path(_pattern(path, "/negotiate"), negotiate))
+        routes.append(re_path(_pattern(path), HostGuard(_bound(HttpTransportConsumer, hub))))
     return routes
 
 
@@ -96,4 +147,6 @@ class WebSocketRouter(Passthrough):
         if path.endswith("/"):
             path = path[:-1]
         consumer = self.consumers.get(path)
-        return self.fallback if consumer is None else consumer()
+        if consumer is None:
+            return self.fallback
+        return consumer() if host_allowed(scope) else bad_host_websocket

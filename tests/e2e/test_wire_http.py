@@ -37,6 +37,16 @@ def test_http_transport_refuses_bad_connection_ids(live, method, query, headers,
     assert http_request(method, url, data=data, headers=headers)[0] == status
 
 
+@pytest.mark.parametrize("path", ["/hubs/echo/negotiate", "/hubs/echo?id=x"])
+def test_hub_routes_answer_400_for_a_host_outside_allowed_hosts(live, path):
+    """As Django answers for its own views (ALLOWED_HOSTS is 127.0.0.1,localhost here)."""
+    status, _, body = http_request("POST", f"{live.url}{path}", headers={"Host": "evil.example"})
+
+    assert (status, body) == (400, b"Bad Request (400)")
+    django_status = http_request("GET", f"{live.url}/healthz", headers={"Host": "evil.example"})[0]
+    assert django_status == 400
+
+
 def test_negotiate_needs_post(live):
     status, _, body = http_request("GET", f"{live.url}/hubs/echo/negotiate")
 

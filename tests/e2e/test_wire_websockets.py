@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlsplit
 
 import msgpack
 import pytest
@@ -152,6 +153,30 @@ async def test_foreign_origin_is_refused_at_the_upgrade(live):
             pass
 
     assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("scheme", ["https", "ws"])
+async def test_an_origin_of_another_scheme_is_refused(live, scheme):
+    """Same host and port but another scheme is another origin."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(live), origin=live.url.replace("http", scheme, 1)):
+            pass
+
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_host_outside_allowed_hosts_is_refused_at_the_upgrade(live):
+    reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(live.url).port)
+    writer.write(
+        b"GET /hubs/echo HTTP/1.1\r\nHost: evil.example\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+
+    assert status_line.split()[1] == b"403"
+    assert "host 'evil.example' is not in ALLOWED_HOSTS" in live.log()
 
 
 async def test_same_origin_is_accepted(live):

@@ -165,7 +165,7 @@ async def test_foreign_origins_are_refused_and_same_origin_allowed():
     with pytest.raises(ConnectionRefusedError):
         await foreign.connect()
     same = HubCommunicator(
-        EchoHub, headers=[(b"origin", b"https://shop.test"), (b"host", b"shop.test")]
+        EchoHub, headers=[(b"origin", b"http://shop.test"), (b"host", b"shop.test")]
     )
     assert await same.connect() == {}
     await same.disconnect()

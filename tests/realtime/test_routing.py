@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def handshake(path: str, root_path: str = "") -> dict:
-    communicator = WebsocketCommunicator(application, path)
+    communicator = WebsocketCommunicator(application, path, headers=[(b"host", b"testserver")])
     communicator.scope["root_path"] = root_path
     connected, _ = await communicator.connect()
     assert connected, path
@@ -38,7 +38,7 @@ async def test_the_hub_at_the_path_answers(path, root_path):
 
 @pytest.mark.parametrize("path", ["/hubs/nope", "/hubs/echo/extra", "/hubs/echoes"])
 async def test_a_path_without_a_hub_is_refused_with_a_log_line(path, caplog):
-    communicator = WebsocketCommunicator(application, path)
+    communicator = WebsocketCommunicator(application, path, headers=[(b"host", b"testserver")])
     with caplog.at_level(logging.WARNING, logger="config"):
         connected, _ = await communicator.connect()
 
