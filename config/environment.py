@@ -1,5 +1,8 @@
 """Validation of environment variables, so bad configuration reads as one line."""
 
+import os
+import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
@@ -14,6 +17,32 @@ class ConfigurationError(ImproperlyConfigured):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable} {problem}")
+
+
+def development_secret_key(path: Path) -> str:
+    """Return this checkout's development key from `path`, made at random on first use.
+
+    Only for DEBUG without SECRET_KEY. A key known to everyone (a constant in
+    the code) would let anyone who reaches a development server sign an
+    access token for any user. The file is written whole and linked into
+    place, so processes starting at once (`make run`) agree on one key.
+    """
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: use its key
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigurationError("SECRET_KEY", f"is unset and {path} is empty")
+    return key
 
 
 def read_database_url(url: str) -> dict:

@@ -11,6 +11,7 @@ import environ
 from config.environment import (
     ConfigurationError,
     channel_layers,
+    development_secret_key,
     read_database_url,
     read_redis_url,
     read_seconds,
@@ -33,7 +34,8 @@ if not SECRET_KEY:
             "must be set when DEBUG is off (set SECRET_KEY, or DEBUG=1 for development; "
             "see .env.production.example)",
         )
-    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+    # A random key per checkout, kept in run/ (git-ignored), never a constant.
+    SECRET_KEY = development_secret_key(BASE_DIR / "run" / "dev-secret-key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 ROOT_URLCONF = "config.urls"

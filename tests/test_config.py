@@ -9,7 +9,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from config.environment import ConfigurationError, channel_layers, read_database_url, read_redis_url
+from config.environment import (
+    ConfigurationError,
+    channel_layers,
+    development_secret_key,
+    read_database_url,
+    read_redis_url,
+)
 from config.serve import arguments, with_backlog
 from realtime import conf
 
@@ -42,6 +48,37 @@ def test_bad_configuration_is_one_readable_line(variables, message):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"Configuration error: {message}")
     assert "Traceback" not in result.stderr
+
+
+def test_debug_without_secret_key_uses_a_random_key_of_this_checkout():
+    """Not a constant anyone could sign tokens with: run/dev-secret-key (git-ignored)."""
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "SECRET_KEY": "",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+         "print(settings.SECRET_KEY)"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    key = result.stdout.strip()
+    assert key == (ROOT / "run" / "dev-secret-key").read_text().strip()
+    assert len(key) >= 50
+    assert "insecure" not in key
+    ignored = subprocess.run(["git", "check-ignore", "-q", "run/dev-secret-key"], cwd=ROOT)
+    assert ignored.returncode == 0
+
+
+def test_development_keys_differ_per_checkout_and_stay_private(tmp_path):
+    first = development_secret_key(tmp_path / "a" / "run" / "dev-secret-key")
+    second = development_secret_key(tmp_path / "b" / "run" / "dev-secret-key")
+
+    assert first != second
+    assert development_secret_key(tmp_path / "a" / "run" / "dev-secret-key") == first
+    assert (tmp_path / "a" / "run" / "dev-secret-key").stat().st_mode & 0o077 == 0
+    assert sorted(p.name for p in (tmp_path / "a" / "run").iterdir()) == ["dev-secret-key"]
 
 
 def test_unreachable_redis_is_reported_by_realtime_check():
