@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, metrics, shutdown, store
+from realtime import conf, metrics, revocation, shutdown, store
 from realtime.departures import Departure, Departures
 from realtime.transports.events import websocket_event, websocket_frame
 
@@ -52,6 +52,7 @@ class Backplane:
             loop.create_task(self._receive()),
             loop.create_task(self._sweep()),
             loop.create_task(self.departures.run()),
+            loop.create_task(revocation.recheck_forever(self.connections)),
         ]
         shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
@@ -156,6 +157,8 @@ class Backplane:
             connection = self.connections.get(message["c"])
             if connection is not None:
                 connection.feed_soon(message["d"])
+        elif kind == revocation.MESSAGE:
+            await revocation.apply(list(self.connections.values()), message)
         elif kind == "rt.close":
             connection = self.connections.get(message["c"])
             if connection is not None:

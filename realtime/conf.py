@@ -46,6 +46,14 @@ class RealtimeSettings:
     PRESENCE_TTL: float = 60.0
     #: Recipients written per event-loop turn during a fan-out.
     FANOUT_BATCH: int = 256
+    #: Seconds between two checks of every live connection's session or access
+    #: token (expired, signed out, password changed, user deactivated).
+    SESSION_RECHECK_INTERVAL: float = 60.0
+    #: Failed ``POST /realtime/token`` attempts allowed per username, and per
+    #: client address, within TOKEN_FAILURE_WINDOW seconds; then 429.
+    TOKEN_FAILURES_PER_USERNAME: int = 5
+    TOKEN_FAILURES_PER_ADDRESS: int = 20
+    TOKEN_FAILURE_WINDOW: float = 300.0
 
 
 _cache: RealtimeSettings | None = None

@@ -35,6 +35,7 @@ from realtime.protocol import (
 )
 
 if TYPE_CHECKING:
+    from realtime.auth import Identity
     from realtime.backplane import Backplane
     from realtime.hub import Hub
 
@@ -83,6 +84,7 @@ class Connection:
         "connection_id",
         "hub",
         "hub_class",
+        "identity",
         "joined",
         "last_received",
         "last_sent",
@@ -108,8 +110,11 @@ class Connection:
         transport: Transport,
         backplane: Backplane,
         token_expires: float | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.hub_class = hub_class
+        #: How the user was proven (session or token): re-checked while open.
+        self.identity = identity
         self.user = user
         self.user_id = user_id
         self.connection_id = connection_id

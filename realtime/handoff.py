@@ -53,3 +53,9 @@ def take(token: str | None, credential: str | None) -> Identity | None:
     if identity.expires is not None and identity.expires <= time.time():
         return None
     return identity
+
+
+def discard_user(user_id: str) -> None:
+    """Drop the identities left for a user whose credentials were just revoked."""
+    for token in [t for t, entry in _entries.items() if entry[1].user_id == user_id]:
+        del _entries[token]

@@ -334,6 +334,15 @@ async def connections_of(user_id: str) -> list[str]:
     return [m.decode() for m in raw]
 
 
+async def owners_of_user(user_id: str) -> set[str]:
+    """Return the processes that run live connections of a user."""
+    ids = [member.partition("|")[2] for member in await connections_of(user_id)]
+    if not ids:
+        return set()
+    owners = await client().mget([key("cid", connection_id) for connection_id in ids])
+    return {owner.decode() for owner in owners if owner}
+
+
 async def online_users() -> list[str]:
     """Return the ids of users with at least one live connection."""
     raw = await client().zrangebyscore(key("online"), time.time(), "+inf")

@@ -123,4 +123,5 @@ async def open_connection(
         transport=transport,
         backplane=backplane,
         token_expires=identity.expires,
+        identity=identity,
     )

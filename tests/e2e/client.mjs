@@ -218,7 +218,27 @@ async function reconnect() {
   return result;
 }
 
-const scenarios = { suite, connect, reconnect };
+// Stay connected (with automatic reconnect) until the server ends the
+// connection; report how it ended and whether the client tried to come back.
+async function untilClosed() {
+  const connection = build(options, { reconnect: options.delays });
+  const events = [];
+  const closed = new Promise((resolve) => {
+    connection.onclose((error) => {
+      events.push(`closed: ${error}`);
+      resolve();
+    });
+  });
+  connection.onreconnecting((error) => { events.push(`reconnecting: ${error}`); });
+  connection.onreconnected(() => { events.push("reconnected"); });
+  await withTimeout(connection.start(), "start");
+  const whoami = await withTimeout(connection.invoke("Whoami"), "Whoami");
+  await step("connected", { connectionId: connection.connectionId });
+  const outcome = await errorOf(withTimeout(closed, "onclose", 20000));
+  return { whoami, events, closed: outcome, state: connection.state };
+}
+
+const scenarios = { suite, connect, reconnect, untilClosed };
 
 try {
   if (!(scenarioName in scenarios)) {
