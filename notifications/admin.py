@@ -185,6 +185,11 @@ class TopicAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(models.Count("subscribers", distinct=True))
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Audience and members are saved by now: drop subscribers it no longer admits.
+        services.apply_topic_audience(form.instance)
+
     @admin.display(description="Subscribers", ordering="subscribers__count")
     def subscriber_count(self, obj: Topic) -> int:
         return obj.subscribers__count

@@ -71,7 +71,11 @@ class Notification(models.Model):
 
 class TopicQuerySet(models.QuerySet):
     def subscribable_by(self, user):
-        """Topics `user` may subscribe to (the topic access rule, in one place)."""
+        """Topics `user` may subscribe to (the topic access rule, seen from the user).
+
+        `Topic.admits` is the same rule seen from the topic; a test holds
+        them equal.
+        """
         if not user.is_authenticated:
             return self.none()
         rule = Q(audience=Topic.Audience.EVERYONE) | Q(audience=Topic.Audience.LISTED, members=user)
@@ -101,3 +105,11 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def admits(self) -> Q:
+        """A filter on users: those this topic's audience admits (active or not)."""
+        if self.audience == self.Audience.STAFF:
+            return Q(is_staff=True)
+        if self.audience == self.Audience.LISTED:
+            return Q(topics=self)
+        return Q()

@@ -68,9 +68,13 @@ def send_to_user(user: Any, *, title: str, message: str = "", **fields: Any) -> 
 def broadcast_to_topic(
     topic: Topic, *, title: str, message: str = "", **fields: Any
 ) -> list[Notification]:
-    """Notify every subscriber of a topic (one row each, delivered live)."""
+    """Notify every subscriber the topic's audience admits now (one row each, live).
+
+    The audience is checked here, at send time: a user who subscribed while
+    the topic was open gets nothing once staff restricted it.
+    """
     return send_to_users(
-        topic.subscribers.filter(is_active=True),
+        topic.subscribers.filter(topic.admits(), is_active=True).distinct(),
         title=title,
         message=message,
         type=fields.pop("type", Notification.Type.ANNOUNCEMENT),
@@ -207,6 +211,24 @@ def subscribe(*, user: Any, slug: str) -> bool:
     if not topic.subscribers.filter(pk=user.pk).exists():
         topic.subscribers.add(user)
     return True
+
+
+@transaction.atomic
+def apply_topic_audience(topic: Topic) -> int:
+    """Unsubscribe the users the topic's audience no longer admits; return how many.
+
+    Run after staff change a topic's audience or members. Their live
+    connections stay in the topic's group until they reconnect, but nothing
+    is sent to that group: topic notifications go to each admitted
+    subscriber's own user group (`broadcast_to_topic`), and a re-subscribe
+    is refused by the same rule.
+    """
+    excluded = topic.subscribers.exclude(pk__in=topic.subscribers.filter(topic.admits()))
+    removed = list(excluded)
+    topic.subscribers.remove(*removed)
+    if removed:
+        logger.info("topic %r: unsubscribed %d outside its audience", topic.slug, len(removed))
+    return len(removed)
 
 
 @transaction.atomic

@@ -260,3 +260,48 @@ async def test_a_bulk_deactivation_without_signals_is_caught_by_the_recheck(rech
             "get_user_model().objects.filter(username='dave').update(is_active=False)",
         )
         await assert_revoked(ws, records, "The session or access token is no longer valid.")
+
+
+async def test_a_topic_made_staff_only_stops_reaching_customers_who_subscribed_before(stack, bob):
+    """Staff restrict a topic: the admin's send path reaches staff, not the customer."""
+    staffer = f"staff-{bob}"
+    topic = f"news-{bob}"
+    stack.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from notifications.models import Topic\n"
+        f"get_user_model().objects.create_user({staffer!r}, password={PASSWORD!r}, is_staff=True)\n"
+        f"Topic.objects.create(slug={topic!r}, name='News')"
+    )
+    customer = session_headers(stack, login(stack, bob, PASSWORD))
+    staff = session_headers(stack, login(stack, staffer, PASSWORD))
+    path = "/hubs/notifications"
+    async with (
+        connect(ws_url(stack, path), additional_headers=customer) as customer_ws,
+        connect(ws_url(stack, path), additional_headers=staff) as staff_ws,
+    ):
+        sockets = ((customer_ws, Records(customer_ws)), (staff_ws, Records(staff_ws)))
+        for websocket, records in sockets:
+            await websocket.send((HANDSHAKE + invocation("1", "SubscribeToTopic", topic)).decode())
+            assert await records.next() == {}
+            assert (await records.next_not_ping())["target"] == "UnreadCountUpdated"
+            assert await records.next_not_ping() == {"type": 3, "invocationId": "1"}
+
+        await asyncio.to_thread(
+            stack.shell,
+            "from notifications import services\nfrom notifications.models import Topic\n"
+            f"topic = Topic.objects.get(slug={topic!r})\n"
+            "topic.audience = Topic.Audience.STAFF\ntopic.save()\n"
+            "services.broadcast_to_topic(topic, title='STAFF ONLY')",
+        )
+
+        staff_records = sockets[1][1]
+        event = await staff_records.next_not_ping(timeout=10)
+        assert event["target"] == "ReceiveNotification"
+        assert event["arguments"][0]["title"] == "STAFF ONLY"
+        customer_records = sockets[0][1]
+        with pytest.raises(TimeoutError):
+            await customer_records.next_not_ping(timeout=2)
+        await customer_ws.send(invocation("2", "SubscribeToTopic", topic).decode())
+        refused = await customer_records.next_not_ping()
+        assert refused["invocationId"] == "2"
+        assert refused["error"].endswith("HubException: Not authorized for this topic")

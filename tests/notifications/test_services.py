@@ -3,12 +3,13 @@
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications import services
-from notifications.models import Notification
+from notifications.models import Notification, Topic
 from realtime.testing import EventListener
 from tests.factories import make_notification, make_topic
 
@@ -79,6 +80,51 @@ def test_broadcast_to_topic_persists_one_row_per_subscriber(
         rows = services.broadcast_to_topic(topic, title="Sale")
     assert sorted(n.recipient_id for n in rows) == sorted([customer.pk, other_customer.pk])
     assert all(n.type == Notification.Type.ANNOUNCEMENT for n in rows)
+
+
+@pytest.mark.parametrize(
+    ("audience", "listed", "reached"),
+    [
+        (Topic.Audience.EVERYONE, [], {"alice", "bob", "sam"}),
+        (Topic.Audience.STAFF, [], {"sam"}),
+        (Topic.Audience.LISTED, ["bob"], {"bob"}),
+    ],
+)
+def test_broadcast_to_topic_reaches_only_subscribers_the_audience_admits_now(
+    customer, other_customer, staff, audience, listed, reached, django_capture_on_commit_callbacks
+):
+    """Subscribed while the topic was open; the audience changed since: checked at send time."""
+    topic = make_topic("deals")
+    topic.subscribers.add(customer, other_customer, staff)
+    topic.audience = audience
+    topic.save()
+    topic.members.set(get_user_model().objects.filter(username__in=listed))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = services.broadcast_to_topic(topic, title="STAFF ONLY")
+
+    assert {n.recipient.username for n in rows} == reached
+
+
+def test_the_audience_rule_is_the_same_for_subscribing_and_sending(customer, staff):
+    for audience in Topic.Audience.values:
+        topic = make_topic(f"t-{audience}", audience=audience)
+        topic.members.add(customer)
+        for user in (customer, staff):
+            subscribable = Topic.objects.subscribable_by(user).filter(pk=topic.pk).exists()
+            admitted = get_user_model().objects.filter(topic.admits(), pk=user.pk).exists()
+            assert subscribable == admitted, (audience, user)
+
+
+def test_applying_an_audience_unsubscribes_those_it_no_longer_admits(customer, staff):
+    topic = make_topic("deals")
+    topic.subscribers.add(customer, staff)
+    topic.audience = Topic.Audience.STAFF
+    topic.save()
+
+    assert services.apply_topic_audience(topic) == 1
+    assert list(topic.subscribers.all()) == [staff]
+    assert not services.subscribe(user=customer, slug="deals")
 
 
 def test_send_to_staff_reaches_only_staff(customer, staff, django_capture_on_commit_callbacks):
