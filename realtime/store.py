@@ -392,6 +392,35 @@ async def drop_buffer(token: str) -> None:
     )
 
 
+# Failure counters (throttling) ----------------------------------------------
+
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+async def count_failure(kind: str, name: str, window: float) -> int:
+    """Count a failure of `name`; the count expires `window` s after the first."""
+    return int(await client().eval(_COUNT, 1, key("fail", kind, _secret(name)), int(window)))
+
+
+async def failures(kind: str, name: str) -> tuple[int, int]:
+    """Return the failures counted for `name` and the seconds until they expire."""
+    redis, name = client(), key("fail", kind, _secret(name))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(name)
+        pipe.ttl(name)
+        count, ttl = await pipe.execute()
+    return int(count or 0), max(int(ttl), 0)
+
+
+async def clear_failures(kind: str, name: str) -> None:
+    """Forget the failures of `name` (after a success)."""
+    await client().delete(key("fail", kind, _secret(name)))
+
+
 async def try_lock(name: str, token: str, ttl: float) -> bool:
     """Take a short lock (e.g. one POST at a time per connection)."""
     return bool(

@@ -8,29 +8,47 @@ Node client posts credentials once and hands the token to its
 import logging
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth import authenticate
+from django.contrib.auth import aauthenticate
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from redis.exceptions import RedisError
 
-from realtime import conf, metrics
+from realtime import conf, metrics, throttle
 from realtime.auth import issue_access_token
 
 logger = logging.getLogger(__name__)
 
+LOCKED = "; too many failures, further attempts refused for a while"
+
 
 @csrf_exempt  # credentials in the body, no ambient cookie is trusted here
 @require_POST
-def access_token(request):
-    """Exchange username and password for an access token."""
-    user = authenticate(
-        request,
-        username=request.POST.get("username", ""),
-        password=request.POST.get("password", ""),
-    )
-    if user is None or not user.is_active:
-        logger.warning("access token refused: bad credentials")
-        return JsonResponse({"error": "Invalid username or password."}, status=401)
+async def access_token(request):
+    """Exchange username and password for an access token (failures throttled)."""
+    username = request.POST.get("username", "")
+    address = throttle.client_address(request)
+    try:
+        wait = await throttle.retry_after(username, address)
+        if wait:
+            logger.debug("access token refused: locked (retry in %d s)", wait)
+            response = JsonResponse(
+                {"error": "Too many failed attempts; try again later."}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        user = await aauthenticate(
+            request, username=username, password=request.POST.get("password", "")
+        )
+        if user is None or not user.is_active:
+            locked = await throttle.failed(username, address)
+            logger.warning("access token refused: bad credentials%s", LOCKED if locked else "")
+            return JsonResponse({"error": "Invalid username or password."}, status=401)
+        await throttle.succeeded(username)
+    except (RedisError, OSError):
+        # Without its counters the throttle cannot hold: refuse rather than allow guessing.
+        logger.warning("access token refused: Redis unavailable", exc_info=True)
+        return JsonResponse({"error": "Temporarily unavailable."}, status=503)
     return JsonResponse(
         {"accessToken": issue_access_token(user), "expiresIn": conf.get().ACCESS_TOKEN_MAX_AGE}
     )
