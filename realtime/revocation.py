@@ -163,6 +163,7 @@ async def _close(connections: Iterable[Connection], reason: str) -> int:
 async def apply(connections: Iterable[Connection], message: Mapping[str, Any]) -> int:
     """Close the local connections a revocation message names; return how many."""
     user_id, digest = message["u"], message.get("k")
+    handoff.discard_user(user_id)  # identities negotiated here, not yet used
     matching = [
         c
         for c in connections

@@ -76,3 +76,13 @@ def test_credentials_are_kept_as_digests():
 
     (digest, _, _) = handoff._entries["tok"]
     assert "secret-session-key" not in digest
+
+
+def test_a_revoked_users_identities_are_dropped():
+    handoff.leave("tok-1", "cookie-1", alice())
+    handoff.leave("tok-2", "cookie-2", Identity(user=object(), user_id="8"))
+
+    handoff.discard_user("7")
+
+    assert handoff.take("tok-1", "cookie-1") is None
+    assert handoff.take("tok-2", "cookie-2") is not None
