@@ -217,18 +217,25 @@ def subscribe(*, user: Any, slug: str) -> bool:
 def apply_topic_audience(topic: Topic) -> int:
     """Unsubscribe the users the topic's audience no longer admits; return how many.
 
-    Run after staff change a topic's audience or members. Their live
-    connections stay in the topic's group until they reconnect, but nothing
-    is sent to that group: topic notifications go to each admitted
-    subscriber's own user group (`broadcast_to_topic`), and a re-subscribe
-    is refused by the same rule.
+    Run after staff change a topic's audience or members. After commit, their
+    live connections leave the topic's group on every instance; a
+    re-subscribe is refused by the same rule.
     """
     excluded = topic.subscribers.exclude(pk__in=topic.subscribers.filter(topic.admits()))
-    removed = list(excluded)
+    removed = list(excluded.values_list("pk", flat=True))
     topic.subscribers.remove(*removed)
     if removed:
         logger.info("topic %r: unsubscribed %d outside its audience", topic.slug, len(removed))
+        transaction.on_commit(partial(_leave_topic_group, topic.slug, removed), robust=True)
     return len(removed)
+
+
+def _leave_topic_group(slug: str, user_ids: list[int]) -> None:
+    try:
+        events.clients().remove_users_from_group(events.topic_group(slug), user_ids)
+    except DeliveryError as exc:
+        # Nothing the app sends goes to topic groups (see broadcast_to_topic).
+        logger.warning("topic %r: live members not removed: %s", slug, exc)
 
 
 @transaction.atomic

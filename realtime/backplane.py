@@ -19,6 +19,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
 from realtime import conf, metrics, revocation, shutdown, store
+from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
 from realtime.transports.events import websocket_event, websocket_frame
 
@@ -110,6 +111,12 @@ class Backplane:
         del self.groups[group]
         self.departures.group_emptied(group)
 
+    async def discard_users(self, group: str, user_ids: set[str]) -> None:
+        """Take the local connections of some users out of a group."""
+        for connection in [c for c in self.groups.get(group, ()) if c.user_id in user_ids]:
+            connection.joined.discard(group)
+            await self.leave(connection, group)
+
     def forget(self, connection: Connection) -> None:
         """Queue the Redis cleanup of a connection that ended."""
         self.departures.connection_ended(
@@ -157,6 +164,8 @@ class Backplane:
             connection = self.connections.get(message["c"])
             if connection is not None:
                 connection.feed_soon(message["d"])
+        elif kind == DISCARD:
+            await self.discard_users(message["g"], set(message["u"]))
         elif kind == revocation.MESSAGE:
             await revocation.apply(list(self.connections.values()), message)
         elif kind == "rt.close":

@@ -116,6 +116,29 @@ async def deliver(namespace: str, audience: Audience, target: str, arguments: It
     return delivered
 
 
+#: The channel-layer message that removes users' connections from a group.
+DISCARD = "rt.discard"
+
+
+async def discard_users(namespace: str, name: str, user_ids: Iterable[object]) -> int:
+    """Remove every connection of the users from a group, on every instance.
+
+    Return how many processes were told; raise DeliveryError when Redis
+    cannot be reached.
+    """
+    group = layer_group_name(namespace, name)
+    message = {"type": DISCARD, "g": group, "u": [str(u) for u in user_ids]}
+    layer = get_channel_layer()
+    try:
+        processes = await store.group_processes(group)
+        told = [await _send(layer, process, message, DISCARD) for process in processes]
+    except (RedisError, OSError) as exc:
+        raise DeliveryError(f"Could not leave {name}: Redis is unavailable.") from exc
+    if not all(told):
+        raise DeliveryError(f"Could not leave {name} on {told.count(False)} servers.")
+    return len(told)
+
+
 class ClientProxy:
     """An audience seen from outside a hub: ``send`` (sync) and ``asend``."""
 
@@ -160,6 +183,14 @@ class HubContext:
     def connection(self, connection_id: str) -> ClientProxy:
         """One connection, by its public id."""
         return ClientProxy(self.namespace, Audience("connections", (connection_id,)))
+
+    def remove_users_from_group(self, name: str, user_ids: Iterable[object]) -> int:
+        """Take the users' live connections out of a group, on every instance (sync).
+
+        For access that ended (e.g. a topic's audience narrowed): like
+        ``Groups.RemoveFromGroupAsync`` of ASP.NET Core, but by user.
+        """
+        return async_to_sync(discard_users)(self.namespace, name, user_ids)
 
     @property
     def all(self) -> ClientProxy:

@@ -3,7 +3,7 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from notifications import services
+from notifications import events, services
 from notifications.hubs import NotificationHub
 from notifications.models import Notification, Topic
 from realtime.testing import HubCommunicator, HubError
@@ -149,3 +149,22 @@ async def test_online_count_is_for_staff_only(customer, staff):
         await shopper.invoke("GetOnlineCount")
     await watcher.disconnect()
     await shopper.disconnect()
+
+
+async def test_a_narrowed_audience_removes_live_members_from_the_topic_group(customer, staff):
+    """Live connections outside the new audience leave the topic's group on every instance."""
+    topic = await database_sync_to_async(make_topic)("news")
+    outside, inside = await connect(customer), await connect(staff)
+    for client in (outside, inside):
+        await client.receive_event("UnreadCountUpdated")
+        assert await client.invoke("SubscribeToTopic", "news") is None
+
+    topic.audience = Topic.Audience.STAFF
+    await topic.asave()
+    await database_sync_to_async(services.apply_topic_audience)(topic)
+    await events.clients().group(events.topic_group("news")).asend("TopicNews", "staff only")
+
+    assert await inside.receive_event("TopicNews") == ["staff only"]
+    assert await outside.receive_nothing(timeout=1)
+    await outside.disconnect()
+    await inside.disconnect()
