@@ -61,7 +61,7 @@ DEACTIVATED = "The user was deactivated."
 CREDENTIAL_ENDED = "The session or access token is no longer valid."
 #: User fields whose change revokes every connection and token of the user.
 TRACKED_FIELDS = ("password", "is_active")
-#: Session keys per database query of the periodic re-check.
+#: Users or session keys per database query of the periodic re-check.
 CHUNK = 500
 
 
@@ -214,10 +214,12 @@ def _still_valid(
     sessions: dict[str, str], token_users: set[str]
 ) -> tuple[set[str], dict[str, str]]:
     """Return the sessions still valid and the current stamp of each active token user."""
-    user_ids = set(sessions.values()) | token_users
+    user_ids = sorted(set(sessions.values()) | token_users)
+    manager = get_user_model()._default_manager
     users = {
-        str(u.pk): u
-        for u in get_user_model()._default_manager.filter(pk__in=user_ids, is_active=True)
+        str(user.pk): user
+        for start in range(0, len(user_ids), CHUNK)
+        for user in manager.filter(pk__in=user_ids[start : start + CHUNK], is_active=True)
     }
     data = _session_data(list(sessions))
     valid = {key for key, uid in sessions.items() if _session_holds(data.get(key), users.get(uid))}
