@@ -1,8 +1,10 @@
 """Revocation reaches live connections: logout, password change, deactivation, expiry.
 
-Real daphne, raw WebSockets and the official client. The re-check interval
-is 10 minutes in the first stack, so what closes the connections there within
-seconds is the revocation message, not the periodic re-check.
+Real daphne, raw WebSockets and the official client. The first stack runs two
+instances, and the revocation starts in another process (a request to the
+other instance, or a shell), so it travels through Redis. Its re-check
+interval is 10 minutes: what closes the connections within seconds is the
+revocation message, not the periodic re-check.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.wire import HANDSHAKE, Records, assert_closed, invocation, ws_url
+from tests.e2e.wire import HANDSHAKE, Records, assert_closed, invocation
 from tests.live import LiveStack, fetch_access_token, http_request
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +44,7 @@ def create_user(stack: LiveStack, username: str, password: str) -> None:
 def stack(tmp_path_factory, redis_url) -> LiveStack:
     options = {"KEEPALIVE_INTERVAL": 2, "CLIENT_TIMEOUT": 30, "SESSION_RECHECK_INTERVAL": 600}
     with LiveStack(
-        tmp_path_factory.mktemp("revocation"), redis_url, realtime_options=options
+        tmp_path_factory.mktemp("revocation"), redis_url, instances=2, realtime_options=options
     ) as live:
         yield live
 
@@ -108,8 +111,12 @@ def logout(stack: LiveStack, jar: dict) -> None:
     assert status == 302, status
 
 
-def session_headers(stack: LiveStack, jar: dict) -> dict:
-    return {"Cookie": f"sessionid={jar['sessionid']}", "Origin": stack.url}
+def session_headers(stack: LiveStack, jar: dict, instance: int = 0) -> dict:
+    return {"Cookie": f"sessionid={jar['sessionid']}", "Origin": stack.urls[instance]}
+
+
+def hub_url(stack: LiveStack, instance: int = 0, path: str = SECURE) -> str:
+    return f"ws://{urlsplit(stack.urls[instance]).netloc}{path}"
 
 
 def bearer(token: str) -> dict:
@@ -117,9 +124,9 @@ def bearer(token: str) -> dict:
 
 
 @asynccontextmanager
-async def hub_socket(stack: LiveStack, headers: dict, username: str):
-    """An open WebSocket to SecureHub, proven to be `username`."""
-    async with connect(ws_url(stack, SECURE), additional_headers=headers) as websocket:
+async def hub_socket(stack: LiveStack, headers: dict, username: str, instance: int = 0):
+    """An open WebSocket to SecureHub on one instance, proven to be `username`."""
+    async with connect(hub_url(stack, instance), additional_headers=headers) as websocket:
         records = Records(websocket)
         await websocket.send((HANDSHAKE + invocation("1", "Whoami")).decode())
         assert await records.next() == {}
@@ -137,14 +144,13 @@ async def assert_revoked(websocket, records: Records, reason: str) -> float:
     return elapsed
 
 
-async def assert_refused(stack: LiveStack, headers: dict) -> None:
+async def assert_refused(stack: LiveStack, headers: dict, instance: int = 0) -> None:
     """The credential opens nothing any more: negotiate 401, WebSocket refused."""
-    status, _, _ = await asyncio.to_thread(
-        http_request, "POST", f"{stack.url}{SECURE}/negotiate?negotiateVersion=1", headers=headers
-    )
+    negotiate = f"{stack.urls[instance]}{SECURE}/negotiate?negotiateVersion=1"
+    status, _, _ = await asyncio.to_thread(http_request, "POST", negotiate, headers=headers)
     assert status == 401
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(ws_url(stack, SECURE), additional_headers=headers):
+        async with connect(hub_url(stack, instance), additional_headers=headers):
             pass
     assert refused.value.response.status_code in (401, 403)
 
@@ -159,14 +165,15 @@ async def test_logout_closes_that_sessions_connections_and_the_cookie_opens_no_m
     username = bob
     ended, other = login(stack, username, PASSWORD), login(stack, username, PASSWORD)
     async with (
-        hub_socket(stack, session_headers(stack, ended), username) as (ws, records),
+        hub_socket(stack, session_headers(stack, ended, 1), username, 1) as (ws, records),
         hub_socket(stack, session_headers(stack, other), username) as (other_ws, other_records),
-    ):
+    ):  # the logout request goes to instance 0
         await asyncio.to_thread(logout, stack, ended)
 
         await assert_revoked(ws, records, "The user signed out.")
         await still_answers(other_records, other_ws, "2", username)  # another session stays
     await assert_refused(stack, session_headers(stack, ended))
+    await assert_refused(stack, session_headers(stack, ended, 1), instance=1)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +190,7 @@ async def test_password_change_and_deactivation_close_every_connection(stack, bo
     token = await asyncio.to_thread(fetch_access_token, stack.url, username, PASSWORD)
     async with (
         hub_socket(stack, session_headers(stack, jar), username) as (session_ws, session_records),
-        hub_socket(stack, bearer(token), username) as (token_ws, token_records),
+        hub_socket(stack, bearer(token), username, 1) as (token_ws, token_records),
     ):
         await asyncio.to_thread(
             stack.shell,
@@ -276,8 +283,8 @@ async def test_a_topic_made_staff_only_stops_reaching_customers_who_subscribed_b
     staff = session_headers(stack, login(stack, staffer, PASSWORD))
     path = "/hubs/notifications"
     async with (
-        connect(ws_url(stack, path), additional_headers=customer) as customer_ws,
-        connect(ws_url(stack, path), additional_headers=staff) as staff_ws,
+        connect(hub_url(stack, 0, path), additional_headers=customer) as customer_ws,
+        connect(hub_url(stack, 0, path), additional_headers=staff) as staff_ws,
     ):
         sockets = ((customer_ws, Records(customer_ws)), (staff_ws, Records(staff_ws)))
         for websocket, records in sockets:
