@@ -21,12 +21,17 @@ from redis.exceptions import RedisError
 from realtime import conf, metrics, revocation, shutdown, store
 from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
+from realtime.transports import activity
 from realtime.transports.events import websocket_event, websocket_frame
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between this process's liveness marks, and how long one lasts.
+ALIVE_INTERVAL = 1.0
+ALIVE_TTL = 5.0
 
 
 class Backplane:
@@ -47,6 +52,7 @@ class Backplane:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+        await store.mark_alive(self.channel, ALIVE_TTL)
         self.departures = Departures(self.channel, self.groups.__contains__)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -54,6 +60,7 @@ class Backplane:
             loop.create_task(self._sweep()),
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
+            loop.create_task(self._mark_alive()),
         ]
         shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
@@ -245,6 +252,7 @@ class Backplane:
     async def sweep_once(self) -> None:
         """Run every connection's timers and refresh this process's Redis entries."""
         now = time.monotonic()
+        await activity.refresh(self.connections.values(), now)
         for connection in list(self.connections.values()):
             await connection.tick(now)
         settings = conf.get()
@@ -260,6 +268,21 @@ class Backplane:
             ((c.user_id, c.presence_member) for c in live if c.user_id), settings.PRESENCE_TTL
         )
         await store.add_to_groups(list(self.groups), self.channel)
+
+    async def _mark_alive(self) -> None:
+        # One SET per process per ALIVE_INTERVAL: a SIGKILLed process's
+        # long-polling clients get 404 within ALIVE_TTL and reconnect.
+        failing = False
+        while True:
+            try:
+                await store.mark_alive(self.channel, ALIVE_TTL)
+            except (RedisError, OSError):
+                if not failing:
+                    logger.warning("could not mark this process alive in Redis", exc_info=True)
+                failing = True
+            else:
+                failing = False
+            await asyncio.sleep(ALIVE_INTERVAL)
 
     async def drain(self, reason: str | None = None) -> None:
         """Close every local connection with allowReconnect (graceful shutdown)."""

@@ -34,6 +34,9 @@ class RealtimeSettings:
     KEEPALIVE_INTERVAL: float = 15.0
     #: Close a connection that sent nothing for this many seconds.
     CLIENT_TIMEOUT: float = 30.0
+    #: Open connections per user across every transport and instance (the
+    #: next negotiate answers 429).
+    MAX_CONNECTIONS_PER_USER: int = 20
     #: Seconds a negotiated but unused connection token stays valid.
     NEGOTIATE_TTL: float = 30.0
     #: How long a long poll waits for data before answering 200 empty.

@@ -39,10 +39,23 @@ def key(*parts: str | int) -> str:
     return ":".join((PREFIX, *map(str, parts)))
 
 
-def _secret(token: str) -> str:
-    # Connection tokens are secrets: only a digest of one is ever a key name,
-    # so `redis-cli monitor` and key dumps never show a usable token.
+def secret(token: str) -> str:
+    """Return the digest of a connection token that names its keys.
+
+    Connection tokens are secrets: only a digest of one is ever a key name,
+    so `redis-cli monitor` and key dumps never show a usable token.
+    """
     return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def registry_key(token: str) -> str:
+    """The registry entry of a connection token."""
+    return key("conn", secret(token))
+
+
+def alive_key(process: str) -> str:
+    """The short-lived key that says a process runs (`mark_alive`)."""
+    return key("alive", process)
 
 
 def client() -> Redis:
@@ -100,16 +113,48 @@ class Registration:
 
 _CLAIM = """
 local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return 0 end
+if #h == 0 then return {0} end
 local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= '' then return 1 end
+if owner and owner ~= '' then return {1} end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'transport', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
-return 2
+local early = redis.call('GET', KEYS[3]) or ''
+redis.call('DEL', KEYS[3])
+return {2, early}
+"""
+
+# A send for a negotiated connection that no process runs yet waits in Redis
+# (its first long poll or SSE stream may open it on any process); once an
+# owner has claimed the token, the caller sends to it instead.
+_SEND_EARLY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= '' then return {1, owner} end
+if redis.call('STRLEN', KEYS[2]) + string.len(ARGV[1]) > tonumber(ARGV[2]) then return {3} end
+redis.call('APPEND', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {2}
 """
 
 CLAIMED, UNKNOWN, CONFLICT = "claimed", "unknown", "conflict"
+BUFFERED, TOO_LARGE = "buffered", "too large"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of `claim`, with what the client sent before it."""
+
+    outcome: str
+    early: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class EarlySend:
+    """The outcome of `send_early`: BUFFERED, TOO_LARGE, UNKNOWN, or the owner's."""
+
+    outcome: str
+    owner: str = ""
 
 
 async def register(
@@ -119,35 +164,52 @@ async def register(
     redis = client()
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(
-            key("conn", _secret(token)),
+            key("conn", secret(token)),
             mapping={"id": connection_id, "hub": hub, "user": user_id, "owner": owner},
         )
-        pipe.expire(key("conn", _secret(token)), int(ttl) + 1)
+        pipe.expire(key("conn", secret(token)), int(ttl) + 1)
         if owner:
             pipe.set(key("cid", connection_id), owner, ex=int(ttl) + 1)
         await pipe.execute()
 
 
-async def claim(token: str, *, connection_id: str, owner: str, transport: str, ttl: float) -> str:
+async def claim(token: str, *, connection_id: str, owner: str, transport: str, ttl: float) -> Claim:
     """Bind a negotiated token to the process that will run it.
 
-    Return CLAIMED, UNKNOWN (no such token) or CONFLICT (already bound).
+    The outcome is CLAIMED (with the bytes sent before, see `send_early`),
+    UNKNOWN (no such token) or CONFLICT (already bound).
     """
     result = await client().eval(
         _CLAIM,
-        2,
-        key("conn", _secret(token)),
+        3,
+        key("conn", secret(token)),
         key("cid", connection_id),
+        key("early", secret(token)),
         owner,
         transport,
         int(ttl) + 1,
     )
-    return {0: UNKNOWN, 1: CONFLICT, 2: CLAIMED}[int(result)]
+    outcome = {0: UNKNOWN, 1: CONFLICT, 2: CLAIMED}[int(result[0])]
+    return Claim(outcome, result[1] if len(result) > 1 else b"")
+
+
+async def send_early(token: str, data: bytes, *, limit: int, ttl: float) -> EarlySend:
+    """Keep a send for a negotiated connection until a process claims it.
+
+    When a process has claimed it already, return its channel instead
+    (outcome CLAIMED); keep at most `limit` bytes (else TOO_LARGE).
+    """
+    result = await client().eval(
+        _SEND_EARLY, 2, key("conn", secret(token)), key("early", secret(token)),
+        data, limit, int(ttl) + 1,
+    )  # fmt: skip
+    outcome = {0: UNKNOWN, 1: CLAIMED, 2: BUFFERED, 3: TOO_LARGE}[int(result[0])]
+    return EarlySend(outcome, result[1].decode() if len(result) > 1 else "")
 
 
 async def lookup(token: str) -> Registration | None:
     """Return the registration of `token`, or None."""
-    raw = await client().hgetall(key("conn", _secret(token)))
+    raw = await client().hgetall(key("conn", secret(token)))
     if not raw:
         return None
     data = {k.decode(): v.decode() for k, v in raw.items()}
@@ -168,7 +230,7 @@ async def owner_of(connection_id: str) -> str | None:
 
 async def forget(token: str, connection_id: str) -> None:
     """Remove a connection from the registry."""
-    await client().delete(key("conn", _secret(token)), key("cid", connection_id))
+    await client().delete(key("conn", secret(token)), key("cid", connection_id))
 
 
 async def forget_many(
@@ -180,7 +242,7 @@ async def forget_many(
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
         for token, connection_id, user_id, member in connections:
-            pipe.delete(key("conn", _secret(token)), key("cid", connection_id))
+            pipe.delete(key("conn", secret(token)), key("cid", connection_id))
             if user_id:
                 pipe.eval(*_presence_remove_args(user_id, member, now))
         for group in groups:
@@ -195,7 +257,7 @@ async def refresh_registrations(
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
         for entry, token in zip(entries, tokens, strict=True):
-            name = key("conn", _secret(token))
+            name = key("conn", secret(token))
             pipe.hset(
                 name,
                 mapping={
@@ -211,17 +273,6 @@ async def refresh_registrations(
         await pipe.execute()
 
 
-async def touch_poll(token: str) -> None:
-    """Note that a long-polling client polled just now."""
-    await client().set(key("lp", _secret(token), "seen"), int(time.time()), ex=3600)
-
-
-async def last_poll(token: str) -> float:
-    """Return when the client of `token` last polled (epoch seconds, 0 if never)."""
-    raw = await client().get(key("lp", _secret(token), "seen"))
-    return float(raw) if raw else 0.0
-
-
 # Processes -----------------------------------------------------------------
 
 
@@ -230,14 +281,24 @@ async def heartbeat(process: str, ttl: float) -> None:
     await client().set(key("proc", process), 1, ex=int(ttl) + 1)
 
 
+async def mark_alive(process: str, ttl: float) -> None:
+    """Say that a process runs, for `ttl` seconds (refreshed every second or so).
+
+    Shorter-lived than `heartbeat`: requests for a crashed process's
+    connections (long polls, sends) are refused within seconds. Group
+    registrations go by the heartbeat, which rides out a slow moment.
+    """
+    await client().set(alive_key(process), 1, px=int(ttl * 1000))
+
+
 async def is_alive(process: str) -> bool:
-    """Return whether a process channel has sent a heartbeat recently."""
-    return bool(await client().exists(key("proc", process)))
+    """Return whether a process marked itself alive recently."""
+    return bool(await client().exists(alive_key(process)))
 
 
 async def process_gone(process: str) -> None:
-    """Remove a process's heartbeat (clean shutdown)."""
-    await client().delete(key("proc", process))
+    """Remove a process's heartbeat and liveness (clean shutdown)."""
+    await client().delete(key("proc", process), alive_key(process))
 
 
 # Groups: which processes hold local members --------------------------------
@@ -281,6 +342,7 @@ async def group_processes(group: str) -> list[str]:
 _PRESENCE_ADD = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[1])
 local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 redis.call('ZADD', KEYS[2], top[2], ARGV[3])
 return 1
@@ -300,8 +362,8 @@ return 1
 
 
 def _presence_args(user_id: str, member: str, ttl: float, now: float) -> tuple:
-    return (_PRESENCE_ADD, 2, key("presence", user_id), key("online"), member, now + ttl,
-            user_id, int(ttl) + 1)  # fmt: skip
+    return (_PRESENCE_ADD, 3, key("presence", user_id), key("online"),
+            key("admitted", user_id), member, now + ttl, user_id, int(ttl) + 1)  # fmt: skip
 
 
 def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
@@ -328,6 +390,32 @@ async def presence_remove(user_id: str, member: str) -> None:
     await client().eval(*_presence_remove_args(user_id, member, time.time()))
 
 
+# Connections admitted (negotiated or opening) but not yet in presence: they
+# count against the user's limit until they start or their time runs out.
+_ADMIT = """
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local open = redis.call('ZCOUNT', KEYS[1], now, '+inf') + redis.call('ZCARD', KEYS[2])
+if open >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])) + 1)
+return 1
+"""
+
+
+async def admit(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
+    """Count a user's open and admitted connections and admit one more if under `limit`.
+
+    Atomic, so parallel requests cannot overshoot. The new entry counts for
+    `ttl` seconds, or until `presence_add` records the connection.
+    """
+    admitted = await client().eval(
+        _ADMIT, 2, key("presence", user_id), key("admitted", user_id),
+        member, time.time(), limit, ttl,
+    )  # fmt: skip
+    return bool(admitted)
+
+
 async def connections_of(user_id: str) -> list[str]:
     """Return the live connections (`hub|connection_id`) of a user."""
     raw = await client().zrangebyscore(key("presence", user_id), time.time(), "+inf")
@@ -349,47 +437,7 @@ async def online_users() -> list[str]:
     return [m.decode() for m in raw]
 
 
-# Long polling --------------------------------------------------------------
-
-
-async def buffer_frames(token: str, frames: list[bytes], *, limit: int, ttl: float) -> bool:
-    """Append frames for a long-polling client; False if the buffer is full."""
-    redis = client()
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.rpush(key("lp", _secret(token)), *frames)
-        pipe.expire(key("lp", _secret(token)), int(ttl) + 1)
-        length, _ = await pipe.execute()
-    return length <= limit
-
-
-async def take_frames(token: str, timeout: float) -> list[bytes]:
-    """Wait up to `timeout` seconds for buffered frames and take them all."""
-    redis = client()
-    first = await redis.blpop([key("lp", _secret(token))], timeout=timeout)
-    if first is None:
-        return []
-    rest = await redis.lpop(key("lp", _secret(token)), 10_000) or []
-    return [first[1], *rest]
-
-
-async def set_current_poll(token: str, poll_id: str) -> None:
-    """Make `poll_id` the connection's current poll (older ones end with 204)."""
-    await client().set(key("lp", _secret(token), "poll"), poll_id, ex=3600)
-
-
-async def current_poll(token: str) -> str | None:
-    """Return the id of the connection's current poll."""
-    raw = await client().get(key("lp", _secret(token), "poll"))
-    return raw.decode() if raw else None
-
-
-async def drop_buffer(token: str) -> None:
-    """Delete a long-polling connection's buffer and poll bookkeeping."""
-    await client().delete(
-        key("lp", _secret(token)),
-        key("lp", _secret(token), "poll"),
-        key("lp", _secret(token), "seen"),
-    )
+# Locks ------------------------------------------------------------------
 
 
 # Failure counters (throttling) ----------------------------------------------
@@ -403,12 +451,12 @@ return n
 
 async def count_failure(kind: str, name: str, window: float) -> int:
     """Count a failure of `name`; the count expires `window` s after the first."""
-    return int(await client().eval(_COUNT, 1, key("fail", kind, _secret(name)), int(window)))
+    return int(await client().eval(_COUNT, 1, key("fail", kind, secret(name)), int(window)))
 
 
 async def failures(kind: str, name: str) -> tuple[int, int]:
     """Return the failures counted for `name` and the seconds until they expire."""
-    redis, name = client(), key("fail", kind, _secret(name))
+    redis, name = client(), key("fail", kind, secret(name))
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(name)
         pipe.ttl(name)
@@ -418,19 +466,19 @@ async def failures(kind: str, name: str) -> tuple[int, int]:
 
 async def clear_failures(kind: str, name: str) -> None:
     """Forget the failures of `name` (after a success)."""
-    await client().delete(key("fail", kind, _secret(name)))
+    await client().delete(key("fail", kind, secret(name)))
 
 
 async def try_lock(name: str, token: str, ttl: float) -> bool:
     """Take a short lock (e.g. one POST at a time per connection)."""
     return bool(
-        await client().set(key("lock", name, _secret(token)), 1, nx=True, px=int(ttl * 1000))
+        await client().set(key("lock", name, secret(token)), 1, nx=True, px=int(ttl * 1000))
     )
 
 
 async def unlock(name: str, token: str) -> None:
     """Release a lock taken with try_lock."""
-    await client().delete(key("lock", name, _secret(token)))
+    await client().delete(key("lock", name, secret(token)))
 
 
 async def ping() -> bool:

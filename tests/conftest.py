@@ -15,6 +15,7 @@ from realtime.backplane import stop_backplane
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "run" / "tests"
+NUMBERS = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +88,22 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     if not database.exists():
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Print the measured numbers after the run (they go to RESULTS.md)."""
+    lines = config.stash.get(NUMBERS, [])
+    if lines:
+        terminalreporter.write_sep("-", "measured numbers")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report_number(request):
+    """Record a measured number for the terminal summary."""
+
+    def record(line: str) -> None:
+        request.config.stash.setdefault(NUMBERS, []).append(line)
+
+    return record

@@ -1,114 +1,30 @@
-"""Server-Sent Events, long polling, and the HTTP POST/DELETE that pair with them.
+"""The hub route for HTTP transports: SSE streams, long polls, sends and DELETE.
 
 No sticky sessions: a connection runs in the process that opened its
-server-to-client half; a POST or poll may land on any process. POSTed bodies
-travel to the owning process through its channel-layer channel, in order.
-Long-polling output waits between polls in a bounded Redis list, so any
-process can answer a poll.
+server-to-client half (`sse`, `longpolling`); a POST or poll may land on any
+process. POSTed bodies travel to the owning process through its
+channel-layer channel, in order. A POST that arrives before the first poll
+or stream waits in Redis and is handed to whichever process opens the
+connection, as ASP.NET Core buffers it. Requests are identified before
+their body is read, and a body is never read past MAX_MESSAGE_SIZE.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-import uuid
+from dataclasses import replace
 from typing import Any
 
 from channels.consumer import AsyncConsumer
-from channels.exceptions import ChannelFull, StopConsumer
+from channels.exceptions import ChannelFull
 
 from realtime import conf, metrics, store
 from realtime.auth import query_param
 from realtime.backplane import get_backplane
-from realtime.connection import Connection
-from realtime.transports.events import SOCKET_EXTENSION, Socket
-from realtime.transports.opening import NO_LAYER, Refusal, identify, open_connection, registered
+from realtime.transports import longpolling, sse
+from realtime.transports.exchange import TOO_LARGE, HttpExchange
+from realtime.transports.opening import NO_LAYER, Refusal, identify, refuse, registered
 
-logger = logging.getLogger(__name__)
-
-SSE_HEADERS = [
-    (b"Content-Type", b"text/event-stream"),
-    (b"Cache-Control", b"no-cache"),
-    (b"X-Accel-Buffering", b"no"),
-]
-
-
-class ServerSentEvents:
-    """Writes frames as SSE ``data:`` lines on an open HTTP response."""
-
-    name = "ServerSentEvents"
-    text_only = True
-
-    def __init__(self, consumer: HttpTransportConsumer) -> None:
-        self._consumer = consumer
-        self.connection: Connection | None = None
-        #: The server's view of the socket (`SOCKET_EXTENSION`), when offered.
-        self._socket: Socket | None = (consumer.scope.get("extensions") or {}).get(SOCKET_EXTENSION)
-        #: Without it: bytes handed to the server that it has not returned.
-        self._sending = 0
-
-    async def write(self, frame: bytes | str, binary: bool) -> None:
-        data = frame.encode() if isinstance(frame, str) else frame
-        lines = b"".join(b"data: " + line + b"\r\n" for line in data.split(b"\n"))
-        self._sending += len(lines)
-        try:
-            await self._consumer.send_body(lines + b"\r\n", more_body=True)
-        finally:
-            self._sending -= len(lines)
-
-    def buffered(self) -> int:
-        return self._sending if self._socket is None else self._socket.buffered()
-
-    async def close(self, *, discard: bool = False) -> None:
-        await self._consumer.send_body(b"", more_body=False)
-        if self.connection is not None:
-            await self.connection.closed()
-
-    async def drop(self) -> None:
-        if self._socket is None:
-            await self.close()
-            return
-        self._socket.abort()
-        if self.connection is not None:
-            await self.connection.closed()
-
-
-class LongPolling:
-    """Buffers frames in Redis until a poll (on any process) takes them."""
-
-    name = "LongPolling"
-    text_only = False
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-        self.connection: Connection | None = None
-
-    async def write(self, frame: bytes | str, binary: bool) -> None:
-        data = frame.encode() if isinstance(frame, str) else frame
-        settings = conf.get()
-        ttl = settings.LONG_POLL_TIMEOUT + settings.CLIENT_TIMEOUT
-        if not await store.buffer_frames(
-            self._token, [data], limit=settings.LONG_POLL_BUFFER, ttl=ttl
-        ):
-            metrics.increment("long_poll_overflows")
-            logger.warning("long-poll buffer full; closing a slow client")
-            if self.connection is not None:
-                asyncio.get_running_loop().create_task(self.connection.closed())
-
-    def buffered(self) -> int:
-        # Bounded where it waits: LONG_POLL_BUFFER frames in Redis.
-        return 0
-
-    async def drop(self) -> None:
-        await self.close(discard=True)
-
-    async def close(self, *, discard: bool = False) -> None:
-        if discard:
-            # The client said goodbye (DELETE): its pending poll ends with 204.
-            await store.drop_buffer(self._token)
-        if self.connection is not None:
-            await self.connection.closed()
+NOT_STARTED = Refusal(404, "connection has not started")
 
 
 class HttpTransportConsumer(AsyncConsumer):
@@ -117,138 +33,59 @@ class HttpTransportConsumer(AsyncConsumer):
     channel_layer_alias = NO_LAYER
     hub_class: Any = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._body: list[bytes] = []
-        self._sse: ServerSentEvents | None = None
-
-    # Plumbing ------------------------------------------------------------------
-
-    async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
-        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
-
-    async def respond(
-        self, status: int, body: bytes = b"", content_type: bytes = b"text/plain"
-    ) -> None:
-        headers = [(b"Content-Type", content_type), (b"Cache-Control", b"no-store")]
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send_body(body)
-
-    async def refuse(self, refusal: Refusal) -> None:
-        await self.respond(refusal.status, refusal.reason.encode())
-
-    async def http_request(self, message: dict) -> None:
-        self._body.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        body = b"".join(self._body)
-        if len(body) > conf.get().MAX_MESSAGE_SIZE:
-            await self.respond(413, b"message too large")
-            raise StopConsumer
-        method = self.scope["method"]
-        accept = dict(self.scope["headers"]).get(b"accept", b"")
-        if method == "GET" and b"text/event-stream" in accept:
-            await self.open_stream()
-            if self._sse is not None:
-                return  # the response stays open; http.disconnect ends it
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.scope = scope
+        exchange = HttpExchange(scope, receive, send)
+        method = scope["method"]
+        if method == "GET" and b"text/event-stream" in exchange.header(b"accept"):
+            await sse.stream(exchange, self.hub_class)
         elif method == "GET":
-            await self.poll()
+            await longpolling.poll(exchange, self.hub_class)
         elif method == "POST":
-            await self.post(body)
+            await self.post(exchange)
         elif method == "DELETE":
-            await self.delete()
+            await self.delete(exchange)
         else:
-            await self.respond(405, b"method not allowed")
-        raise StopConsumer
+            await exchange.respond(405, b"method not allowed")
 
-    async def http_disconnect(self, message: dict) -> None:
-        if self._sse is not None and self._sse.connection is not None:
-            await self._sse.connection.closed()
-        raise StopConsumer
-
-    # Server-Sent Events ----------------------------------------------------------
-
-    async def open_stream(self) -> None:
-        transport = ServerSentEvents(self)
-        opened = await open_connection(self.scope, self.hub_class, transport, negotiated=True)
-        if isinstance(opened, Refusal):
-            await self.refuse(opened)
-            return
-        await self.send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await self.send_body(b":\r\n\r\n", more_body=True)
-        transport.connection = opened
-        self._sse = transport
-        await opened.start()
-
-    # Long polling ------------------------------------------------------------------
-
-    async def poll(self) -> None:
-        identity = await identify(self.scope, self.hub_class)
+    async def _registration(self, exchange: HttpExchange) -> store.Registration | None:
+        identity = await identify(exchange.scope, self.hub_class)
         if isinstance(identity, Refusal):
-            await self.refuse(identity)
-            return
-        registration = await registered(self.scope, self.hub_class, identity)
+            await exchange.refuse(identity)
+            return None
+        registration = await registered(exchange.scope, self.hub_class, identity)
         if isinstance(registration, Refusal):
-            await self.refuse(registration)
+            await exchange.refuse(registration)
+            return None
+        return registration
+
+    async def post(self, exchange: HttpExchange) -> None:
+        """Hand a sent body to the connection's process (or keep it until one opens it)."""
+        limit = conf.get().MAX_MESSAGE_SIZE
+        if exchange.declares_more_than(limit):
+            await exchange.refuse(refuse(exchange.scope, TOO_LARGE))
             return
-        token = query_param(self.scope, "id")
+        registration = await self._registration(exchange)
+        if registration is None:
+            return
+        body = await exchange.read_body(limit)
+        if body is None:
+            return
+        token = query_param(exchange.scope, "id") or ""
         if not registration.owner:
-            # The first poll opens the connection here and answers at once.
-            transport = LongPolling(token)
-            opened = await open_connection(self.scope, self.hub_class, transport, negotiated=True)
-            if isinstance(opened, Refusal):
-                await self.refuse(opened)
+            early = await store.send_early(token, body, limit=limit, ttl=conf.get().NEGOTIATE_TTL)
+            if early.outcome == store.BUFFERED:
+                await exchange.respond(200)
                 return
-            transport.connection = opened
-            await opened.start()
-            await self.respond(200)
-            return
-        if registration.transport != LongPolling.name:
-            await self.refuse(Refusal(400, "connection does not use long polling"))
-            return
-        if not await store.is_alive(registration.owner):
-            await store.forget(token, registration.connection_id)
-            await self.refuse(Refusal(404, "connection's server is gone"))
-            return
-        await self._wait_for_frames(token)
-
-    async def _wait_for_frames(self, token: str) -> None:
-        poll_id = uuid.uuid4().hex
-        await store.set_current_poll(token, poll_id)
-        deadline = time.monotonic() + conf.get().LONG_POLL_TIMEOUT
-        while (remaining := deadline - time.monotonic()) > 0:
-            frames = await store.take_frames(token, timeout=min(1.0, remaining))
-            if frames:
-                await self.respond(200, b"".join(frames), b"application/octet-stream")
+            if early.outcome != store.CLAIMED:
+                refusal = TOO_LARGE if early.outcome == store.TOO_LARGE else NOT_STARTED
+                await exchange.refuse(refuse(exchange.scope, refusal))
                 return
-            if await store.current_poll(token) != poll_id or await store.lookup(token) is None:
-                await self.respond(204)
-                return
-        await self.respond(200)
-
-    # Sends and termination -----------------------------------------------------------
-
-    async def _owner(self) -> tuple[store.Registration, str] | None:
-        identity = await identify(self.scope, self.hub_class)
-        if isinstance(identity, Refusal):
-            await self.refuse(identity)
-            return None
-        registration = await registered(self.scope, self.hub_class, identity)
-        if isinstance(registration, Refusal):
-            await self.refuse(registration)
-            return None
-        if not registration.owner:
-            await self.refuse(Refusal(404, "connection has not started"))
-            return None
-        return registration, query_param(self.scope, "id") or ""
-
-    async def post(self, body: bytes) -> None:
-        found = await self._owner()
-        if found is None:
+            registration = replace(registration, owner=early.owner)
+        if not await longpolling.owner_alive(exchange, token, registration):
             return
-        registration, token = found
         if not await store.try_lock("post", token, ttl=10):
-            await self.refuse(Refusal(409, "another send is in progress"))
+            await exchange.refuse(Refusal(409, "another send is in progress"))
             return
         try:
             backplane = await get_backplane()
@@ -258,19 +95,25 @@ class HttpTransportConsumer(AsyncConsumer):
             await backplane.layer.send(registration.owner, message)
         except ChannelFull:
             metrics.increment("messages_dropped")
-            await self.refuse(Refusal(503, "server busy"))
+            await exchange.refuse(Refusal(503, "server busy"))
             return
         finally:
             await store.unlock("post", token)
-        await self.respond(200)
+        await exchange.respond(200)
 
-    async def delete(self) -> None:
-        found = await self._owner()
-        if found is None:
+    async def delete(self, exchange: HttpExchange) -> None:
+        """End the connection at the client's request."""
+        registration = await self._registration(exchange)
+        if registration is None:
             return
-        registration, _ = found
+        if not registration.owner:
+            await exchange.refuse(refuse(exchange.scope, NOT_STARTED))
+            return
+        token = query_param(exchange.scope, "id") or ""
+        if not await longpolling.owner_alive(exchange, token, registration):
+            return
         backplane = await get_backplane()
         await backplane.layer.send(
             registration.owner, {"type": "rt.close", "c": registration.connection_id}
         )
-        await self.respond(202)
+        await exchange.respond(202)

@@ -9,7 +9,7 @@ from channels.generic.http import AsyncHttpConsumer
 
 from realtime import conf, handoff, store
 from realtime.auth import credential, query_param
-from realtime.transports.opening import NO_LAYER, Refusal, identify, new_id, refuse
+from realtime.transports.opening import NO_LAYER, Refusal, admit, identify, new_id, refuse
 
 TRANSPORTS = [
     {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
@@ -42,6 +42,10 @@ class NegotiateConsumer(AsyncHttpConsumer):
         except ValueError:
             version = 0
         connection_id = new_id()
+        refusal = await admit(self.scope, self.hub_class, identity, connection_id)
+        if refusal is not None:
+            await self._reply(refusal.status, {"error": refusal.reason})
+            return
         token = new_id() if version >= 1 else connection_id
         await store.register(
             token,

@@ -76,36 +76,79 @@ async def registered(
     return registration
 
 
+def presence_member(hub_class: Any, connection_id: str) -> str:
+    """A connection's entry in its user's presence (as `Connection.presence_member`)."""
+    return f"{hub_class.namespace}|{connection_id}"
+
+
+async def admit(
+    scope: dict, hub_class: Any, identity: Identity, connection_id: str
+) -> Refusal | None:
+    """Count a new connection against its user's limit; a Refusal (429) past it.
+
+    The connection counts from now on, for NEGOTIATE_TTL seconds or until it
+    starts, on every instance.
+    """
+    if not identity.user_id:
+        return None
+    settings = conf.get()
+    limit = settings.MAX_CONNECTIONS_PER_USER
+    if await store.admit(
+        identity.user_id,
+        presence_member(hub_class, connection_id),
+        limit=limit,
+        ttl=settings.NEGOTIATE_TTL,
+    ):
+        return None
+    return refuse(scope, Refusal(429, f"Too many connections: the limit is {limit} per user."))
+
+
 async def open_connection(
-    scope: dict, hub_class: Any, transport: Transport, *, negotiated: bool
+    scope: dict,
+    hub_class: Any,
+    transport: Transport,
+    *,
+    negotiated: bool,
+    identity: Identity | None = None,
 ) -> Connection | Refusal:
-    """Authenticate, claim the negotiated id (or make one) and build the connection."""
+    """Authenticate (unless `identity` is given), claim the negotiated id (or make one)
+    and build the connection.
+
+    What the client sent before the connection opened (`store.send_early`)
+    is fed to it first.
+    """
     token = query_param(scope, "id")
-    identity = await identify(scope, hub_class, token=token)
+    if identity is None:
+        identity = await identify(scope, hub_class, token=token)
     if isinstance(identity, Refusal):
         return identity
     backplane = await get_backplane()
     ttl = conf.get().PRESENCE_TTL
+    early = b""
     if token:
         registration = await registered(scope, hub_class, identity)
         if isinstance(registration, Refusal):
             return registration
         connection_id = registration.connection_id
-        outcome = await store.claim(
+        claimed = await store.claim(
             token,
             connection_id=connection_id,
             owner=backplane.channel,
             transport=transport.name,
             ttl=ttl,
         )
-        if outcome == store.UNKNOWN:
+        if claimed.outcome == store.UNKNOWN:
             return refuse(scope, Refusal(404, "unknown connection id"))
-        if outcome == store.CONFLICT:
+        if claimed.outcome == store.CONFLICT:
             return refuse(scope, Refusal(409, "connection already has a transport"))
+        early = claimed.early
     elif negotiated:
         return refuse(scope, Refusal(400, "missing connection id"))
     else:
         token = connection_id = new_id()
+        refusal = await admit(scope, hub_class, identity, connection_id)
+        if refusal is not None:
+            return refusal
         await store.register(
             token,
             connection_id=connection_id,
@@ -114,7 +157,7 @@ async def open_connection(
             ttl=ttl,
             owner=backplane.channel,
         )
-    return Connection(
+    connection = Connection(
         hub_class=hub_class,
         user=identity.user,
         user_id=identity.user_id,
@@ -125,3 +168,6 @@ async def open_connection(
         token_expires=identity.expires,
         identity=identity,
     )
+    if early:
+        connection.feed_soon(early)
+    return connection

@@ -31,26 +31,6 @@ PASSWORD = "scaleout-pass-1"
 CLUSTER_OPTIONS = {"PRESENCE_TTL": 6, "NEGOTIATE_TTL": 3, "HANDSHAKE_TIMEOUT": 2}
 #: Customers besides seed_demo's alice and bob: one per test that needs its own.
 EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace")
-NUMBERS = pytest.StashKey[list[str]]()
-
-
-def pytest_terminal_summary(terminalreporter, config) -> None:
-    """Print the measured numbers after the run (they go to RESULTS.md)."""
-    lines = config.stash.get(NUMBERS, [])
-    if lines:
-        terminalreporter.write_sep("-", "scale-out numbers")
-        for line in lines:
-            terminalreporter.write_line(line)
-
-
-@pytest.fixture
-def report_number(request):
-    """Record a measured number for the terminal summary."""
-
-    def record(line: str) -> None:
-        request.config.stash.setdefault(NUMBERS, []).append(line)
-
-    return record
 
 
 # PostgreSQL ------------------------------------------------------------------------

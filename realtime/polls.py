@@ -1,0 +1,189 @@
+"""Long-poll buffers in Redis, and the wake-ups that end a waiting poll.
+
+The owner of a long-polling connection appends its output to a list in
+Redis; a poll, on whatever process it lands, takes the whole list. A poll
+that finds nothing waits without holding a Redis connection: it records its
+process's wake channel in the connection's poll key, and whoever changes
+what the poll should answer (new frames, a newer poll, a DELETE) publishes
+the buffer's key name on that channel in the same script. One subscription
+per process (`realtime.transports.waiter`) turns the messages into local
+wake-ups.
+
+The poll key also tells the owner when its client was last active
+(`seen`): a poll counts as activity while it waits, as in ASP.NET Core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from realtime.store import alive_key, client, key, registry_key, secret
+
+#: Seconds the poll bookkeeping of a connection outlives its last poll.
+BOOKKEEPING_TTL = 3600
+
+
+def buffer_key(token: str) -> str:
+    """The Redis list of a long-polling connection's frames (also its wake-up)."""
+    return key("lp", secret(token))
+
+
+def _poll_key(token: str) -> str:
+    return key("lp", secret(token), "poll")
+
+
+def _seen_key(token: str) -> str:
+    return key("lp", secret(token), "seen")
+
+
+def wake_channel(waiter: str) -> str:
+    """The pub/sub channel of one process's poll waiter."""
+    return key("wake", waiter)
+
+
+# Publish the buffer's name to the waiter named in a poll value ("<channel>|<id>").
+_WAKE = """
+local function wake(value, name)
+  if value then
+    local channel = string.match(value, '^(.-)|')
+    if channel then redis.call('PUBLISH', channel, name) end
+  end
+end
+"""
+
+_BUFFER = (
+    _WAKE
+    + """
+local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+wake(redis.call('GET', KEYS[2]), KEYS[1])
+return length
+"""
+)
+
+_START = (
+    _WAKE
+    + """
+local previous = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
+wake(previous, KEYS[1])
+local frames = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return frames
+"""
+)
+
+_TAKE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
+local frames = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+if #frames == 0 and redis.call('EXISTS', KEYS[3]) == 0 then return {1} end
+return {2, frames}
+"""
+
+_DROP = (
+    _WAKE
+    + """
+wake(redis.call('GET', KEYS[2]), KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 1
+"""
+)
+
+#: Outcomes of `take`.
+SUPERSEDED, GONE, FRAMES = "superseded", "gone", "frames"
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a woken poll found: SUPERSEDED, GONE or FRAMES (maybe none)."""
+
+    outcome: str
+    frames: tuple[bytes, ...] = ()
+
+
+async def buffer_frames(token: str, frames: list[bytes], *, limit: int, ttl: float) -> bool:
+    """Append frames for a long-polling client and wake its poll; False if full."""
+    length = await client().eval(
+        _BUFFER, 2, buffer_key(token), _poll_key(token), int(ttl) + 1, *frames
+    )
+    return int(length) <= limit
+
+
+async def start_poll(token: str, value: str, *, until: float) -> list[bytes]:
+    """Make the poll `value` (see `poll_value`) current and take what is buffered.
+
+    A previous poll is woken (and answers 204). `until` (epoch seconds) is when
+    this poll will have ended at the latest: the client counts as active
+    until then.
+    """
+    return await client().eval(
+        _START, 3, buffer_key(token), _poll_key(token), _seen_key(token),
+        value, BOOKKEEPING_TTL, until,
+    )  # fmt: skip
+
+
+async def take(token: str, value: str) -> Taken:
+    """Take the frames of the woken poll `value`, unless a newer poll or a DELETE came.
+
+    GONE when nothing is buffered and the connection ended (its registry
+    entry is gone).
+    """
+    result = await client().eval(
+        _TAKE, 3, buffer_key(token), _poll_key(token), registry_key(token), value
+    )
+    outcome = {0: SUPERSEDED, 1: GONE, 2: FRAMES}[int(result[0])]
+    return Taken(outcome, tuple(result[1]) if len(result) > 1 else ())
+
+
+async def end_poll(token: str) -> None:
+    """Note that the connection's poll ended just now."""
+    await client().set(_seen_key(token), time.time(), ex=BOOKKEEPING_TTL)
+
+
+async def last_seen(tokens: list[str]) -> list[float]:
+    """Return when each connection's client last polled, or polls until (epoch s, 0 if never)."""
+    if not tokens:
+        return []
+    raw = await client().mget([_seen_key(t) for t in tokens])
+    return [float(value) if value else 0.0 for value in raw]
+
+
+async def drop(token: str) -> None:
+    """Delete a connection's buffer and poll bookkeeping; its waiting poll ends."""
+    await client().eval(_DROP, 3, buffer_key(token), _poll_key(token), _seen_key(token))
+
+
+def poll_value(waiter: str, poll: str) -> str:
+    """What the poll key holds while `poll` waits on the waiter `waiter`."""
+    return f"{wake_channel(waiter)}|{poll}"
+
+
+async def need_waking(
+    polls: Iterable[tuple[str, str]], owners: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Check waiting polls, given as (token, poll value), in one round trip.
+
+    Return the tokens whose poll has something to answer (frames, a newer
+    poll, an ended connection) and the `owners` that are not alive.
+    """
+    polls, owners = list(polls), list(owners)
+    async with client().pipeline(transaction=False) as pipe:
+        for token, _value in polls:
+            pipe.exists(buffer_key(token))
+            pipe.get(_poll_key(token))
+            pipe.exists(registry_key(token))
+        for owner in owners:
+            pipe.exists(alive_key(owner))
+        results = await pipe.execute()
+    due = set()
+    for i, (token, value) in enumerate(polls):
+        has_frames, current, registered = results[3 * i : 3 * i + 3]
+        if has_frames or not registered or (current or b"").decode() != value:
+            due.add(token)
+    alive = results[3 * len(polls) :]
+    dead = {owner for owner, up in zip(owners, alive, strict=True) if not up}
+    return due, dead

@@ -1,0 +1,150 @@
+"""Long polling: output waits in Redis between polls, and any process answers a poll.
+
+The connection runs in the process whose poll opened it. Its output goes to
+a bounded Redis list (`realtime.polls`); a poll, on whatever process,
+takes the list or waits on the process's one waiter
+(`realtime.transports.waiter`) without holding a Redis connection. A poll
+for a connection whose process stopped marking itself alive answers 404 at
+once, so the client reconnects instead of waiting on a dead process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from realtime import conf, metrics, polls, store
+from realtime.auth import Identity, query_param
+from realtime.connection import Connection
+from realtime.transports.exchange import HttpExchange
+from realtime.transports.opening import (
+    Refusal,
+    identify,
+    new_id,
+    open_connection,
+    refuse,
+    registered,
+)
+from realtime.transports.waiter import get_waiter
+
+logger = logging.getLogger(__name__)
+
+OWNER_GONE = Refusal(404, "connection's server is gone")
+
+
+class LongPolling:
+    """Buffers frames in Redis until a poll (on any process) takes them."""
+
+    name = "LongPolling"
+    text_only = False
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self.connection: Connection | None = None
+
+    async def write(self, frame: bytes | str, binary: bool) -> None:
+        data = frame.encode() if isinstance(frame, str) else frame
+        settings = conf.get()
+        ttl = settings.LONG_POLL_TIMEOUT + settings.CLIENT_TIMEOUT
+        if not await polls.buffer_frames(
+            self._token, [data], limit=settings.LONG_POLL_BUFFER, ttl=ttl
+        ):
+            metrics.increment("long_poll_overflows")
+            logger.warning("long-poll buffer full; closing a slow client")
+            if self.connection is not None:
+                asyncio.get_running_loop().create_task(self.connection.closed())
+
+    def buffered(self) -> int:
+        # Bounded where it waits: LONG_POLL_BUFFER frames in Redis.
+        return 0
+
+    async def drop(self) -> None:
+        await self.close(discard=True)
+
+    async def close(self, *, discard: bool = False) -> None:
+        if discard:
+            # The client said goodbye (DELETE): its pending poll ends with 204.
+            await polls.drop(self._token)
+        if self.connection is not None:
+            await self.connection.closed()
+
+
+async def owner_alive(exchange: HttpExchange, token: str, registration: store.Registration) -> bool:
+    """Return whether the connection's process runs; else forget it and answer 404."""
+    if await store.is_alive(registration.owner):
+        return True
+    await store.forget(token, registration.connection_id)
+    await exchange.refuse(refuse(exchange.scope, OWNER_GONE))
+    return False
+
+
+async def poll(exchange: HttpExchange, hub_class: Any) -> None:
+    """Answer a poll: the first opens the connection, later ones take its output."""
+    scope = exchange.scope
+    token = query_param(scope, "id") or ""
+    identity = await identify(scope, hub_class, token=token)
+    if isinstance(identity, Refusal):
+        await exchange.refuse(identity)
+        return
+    registration = await registered(scope, hub_class, identity)
+    if isinstance(registration, Refusal):
+        await exchange.refuse(registration)
+        return
+    if not registration.owner:
+        await _open(exchange, hub_class, token, identity)
+    elif registration.transport != LongPolling.name:
+        await exchange.refuse(refuse(scope, Refusal(400, "connection does not use long polling")))
+    elif await owner_alive(exchange, token, registration):
+        await _wait_for_frames(exchange, token, registration)
+
+
+async def _open(exchange: HttpExchange, hub_class: Any, token: str, identity: Identity) -> None:
+    # The first poll opens the connection here and answers at once.
+    transport = LongPolling(token)
+    opened = await open_connection(
+        exchange.scope, hub_class, transport, negotiated=True, identity=identity
+    )
+    if isinstance(opened, Refusal):
+        await exchange.refuse(opened)
+        return
+    transport.connection = opened
+    await opened.start()
+    await exchange.respond(200)
+
+
+async def _wait_for_frames(
+    exchange: HttpExchange, token: str, registration: store.Registration
+) -> None:
+    timeout = conf.get().LONG_POLL_TIMEOUT
+    waiter = get_waiter()
+    poll_id = new_id()
+    value = polls.poll_value(waiter.name, poll_id)
+    # Until it ends, a waiting poll counts as the client's activity.
+    frames = await polls.start_poll(token, value, until=time.time() + timeout)
+    try:
+        if frames:
+            await exchange.respond(200, b"".join(frames), b"application/octet-stream")
+            return
+        with waiter.watch(token, poll_id, registration.owner) as watch:
+            deadline = time.monotonic() + timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(watch.event.wait(), remaining)
+                except TimeoutError:
+                    break
+                watch.event.clear()
+                if watch.owner_dead and not await owner_alive(exchange, token, registration):
+                    return
+                taken = await polls.take(token, value)
+                if taken.outcome != polls.FRAMES:
+                    await exchange.respond(204)  # a newer poll, a DELETE, or the end
+                    return
+                if taken.frames:
+                    body = b"".join(taken.frames)
+                    await exchange.respond(200, body, b"application/octet-stream")
+                    return
+        await exchange.respond(200)
+    finally:
+        await polls.end_poll(token)
