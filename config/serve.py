@@ -16,6 +16,9 @@ WebSocket upgrades may wait up to 15 s for the application to accept them
 last clients in the queue should get in, not fail and retry. It matches the
 hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 
+Request bodies over a route's limit are refused from the request's head,
+before daphne reads them (`config.bounded_bodies`).
+
 And three changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
@@ -53,7 +56,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from config import write_through
+from config import bounded_bodies, write_through
 from realtime.transports.events import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
@@ -246,4 +249,5 @@ class Cli(CommandLineInterface):
 
 if __name__ == "__main__":
     write_through.install()
+    bounded_bodies.install()
     Cli().run(arguments(sys.argv[1:]))

@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import markcoroutinefunction
 from django.urls import re_path
 
+from realtime.bodies import register_hub
 from realtime.security import host_allowed, request_host
 from realtime.transports.http import HttpTransportConsumer
 from realtime.transports.negotiate import NegotiateConsumer
@@ -117,6 +118,7 @@ def http_routes(hubs: dict[str, Any]) -> list:
     """Routes for ``POST <path>/negotiate`` and ``<path>`` (SSE, long polling, sends)."""
     routes = []
     for path, hub in hubs.items():
+        register_hub(path)
         negotiate = HostGuard(_bound(NegotiateConsumer, hub))
         routes.append(re_path(_pattern(path, "/negotiate"), negotiate))
         routes.append(re_path(_pattern(path), HostGuard(_bound(HttpTransportConsumer, hub))))

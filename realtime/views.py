@@ -16,12 +16,14 @@ from redis.exceptions import RedisError
 
 from realtime import conf, metrics, throttle
 from realtime.auth import issue_access_token
+from realtime.bodies import bounded_body
 
 logger = logging.getLogger(__name__)
 
 LOCKED = "; too many failures, further attempts refused for a while"
 
 
+@bounded_body  # refused by its head past MAX_MESSAGE_SIZE (config.bounded_bodies)
 @csrf_exempt  # credentials in the body, no ambient cookie is trusted here
 @require_POST
 async def access_token(request):

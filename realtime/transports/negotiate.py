@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 
 from realtime import conf, handoff, store
@@ -27,6 +28,17 @@ class NegotiateConsumer(AsyncHttpConsumer):
 
     async def _reply(self, status: int, payload: dict) -> None:
         await self.send_response(status, json.dumps(payload).encode(), headers=JSON_HEADERS)
+
+    async def http_request(self, message: dict) -> None:
+        """Collect the body, refusing it (413) once past MAX_MESSAGE_SIZE."""
+        limit = conf.get().MAX_MESSAGE_SIZE
+        self._received = getattr(self, "_received", 0) + len(message.get("body", b""))
+        declared = dict(self.scope["headers"]).get(b"content-length", b"")
+        if self._received > limit or (declared.isdigit() and int(declared) > limit):
+            refuse(self.scope, Refusal(413, "negotiate body too large"))
+            await self._reply(413, {"error": "Negotiate request body is too large."})
+            raise StopConsumer
+        await super().http_request(message)
 
     async def handle(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
