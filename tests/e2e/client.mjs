@@ -11,7 +11,7 @@
 import * as readline from "node:readline";
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
-import { configure, finish, options, scenarioName, withTimeout } from "../scenario_kit.mjs";
+import { configure, finish, options, scenarioName, sleep, withTimeout } from "../scenario_kit.mjs";
 
 const WAIT_MS = configure({ waitMs: 10000, watchdogMs: 55000 });
 
@@ -238,7 +238,24 @@ async function untilClosed() {
   return { whoami, events, closed: outcome, state: connection.state };
 }
 
-const scenarios = { suite, connect, reconnect, untilClosed };
+// Stay idle for options.holdMs, then receive an event sent from another process.
+async function idle() {
+  const connection = build(options);
+  const events = [];
+  connection.onclose((error) => { events.push(`closed: ${error}`); });
+  await withTimeout(connection.start(), "start");
+  await withTimeout(connection.invoke("Join", options.room), "Join");
+  const shouted = nextEvent(connection, "Shouted", (group) => group === options.room);
+  await sleep(options.holdMs);
+  const stateAfterHold = connection.state;
+  await step("held", { state: stateAfterHold });
+  const received = await errorOf(withTimeout(shouted, "Shouted after the hold"));
+  const result = { stateAfterHold, received, events: [...events], state: connection.state };
+  await withTimeout(connection.stop(), "stop");
+  return result;
+}
+
+const scenarios = { suite, connect, reconnect, untilClosed, idle };
 
 try {
   if (!(scenarioName in scenarios)) {
