@@ -38,6 +38,10 @@ def _seen_key(token: str) -> str:
     return key("lp", secret(token), "seen")
 
 
+def _taken_keys(token: str) -> tuple[str, str]:
+    return key("lp", secret(token), "taken"), key("lp", secret(token), "taken-by")
+
+
 def wake_channel(waiter: str) -> str:
     """The pub/sub channel of one process's poll waiter."""
     return key("wake", waiter)
@@ -63,32 +67,57 @@ return length
 """
 )
 
+# Take the buffer, plus what a poll took earlier but never answered (its
+# process died in between: `answered` clears it just before a response is
+# written). What is taken stays in the "taken" list, marked with the poll.
+_TAKE_FRAMES = """
+local function take(buffer, taken, marker, value, ttl)
+  local frames = redis.call('LRANGE', taken, 0, -1)
+  for _, frame in ipairs(redis.call('LRANGE', buffer, 0, -1)) do
+    table.insert(frames, frame)
+  end
+  redis.call('DEL', buffer, taken, marker)
+  if #frames > 0 then
+    redis.call('RPUSH', taken, unpack(frames))
+    redis.call('EXPIRE', taken, ttl)
+    redis.call('SET', marker, value, 'EX', ttl)
+  end
+  return frames
+end
+"""
+
 _START = (
     _WAKE
+    + _TAKE_FRAMES
     + """
 local previous = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
 wake(previous, KEYS[1])
-local frames = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return frames
+return take(KEYS[1], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
 """
 )
 
-_TAKE = """
+_TAKE = (
+    _TAKE_FRAMES
+    + """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
-local frames = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
+local frames = take(KEYS[1], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
 if #frames == 0 and redis.call('EXISTS', KEYS[3]) == 0 then return {1} end
 return {2, frames}
+"""
+)
+
+_ANSWERED = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
+return 1
 """
 
 _DROP = (
     _WAKE
     + """
 wake(redis.call('GET', KEYS[2]), KEYS[1])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 )
@@ -121,7 +150,7 @@ async def start_poll(token: str, value: str, *, until: float) -> list[bytes]:
     until then.
     """
     return await client().eval(
-        _START, 3, buffer_key(token), _poll_key(token), _seen_key(token),
+        _START, 5, buffer_key(token), _poll_key(token), _seen_key(token), *_taken_keys(token),
         value, BOOKKEEPING_TTL, until,
     )  # fmt: skip
 
@@ -133,10 +162,20 @@ async def take(token: str, value: str) -> Taken:
     entry is gone).
     """
     result = await client().eval(
-        _TAKE, 3, buffer_key(token), _poll_key(token), registry_key(token), value
-    )
+        _TAKE, 5, buffer_key(token), _poll_key(token), registry_key(token), *_taken_keys(token),
+        value, BOOKKEEPING_TTL,
+    )  # fmt: skip
     outcome = {0: SUPERSEDED, 1: GONE, 2: FRAMES}[int(result[0])]
     return Taken(outcome, tuple(result[1]) if len(result) > 1 else ())
+
+
+async def answered(token: str, value: str) -> None:
+    """Forget what the poll `value` took: its response is being written now.
+
+    Until then a later poll (on any process) takes those frames again, so a
+    process that dies between taking and answering loses nothing.
+    """
+    await client().eval(_ANSWERED, 2, *_taken_keys(token), value)
 
 
 async def end_poll(token: str) -> None:
@@ -154,7 +193,9 @@ async def last_seen(tokens: list[str]) -> list[float]:
 
 async def drop(token: str) -> None:
     """Delete a connection's buffer and poll bookkeeping; its waiting poll ends."""
-    await client().eval(_DROP, 3, buffer_key(token), _poll_key(token), _seen_key(token))
+    await client().eval(
+        _DROP, 5, buffer_key(token), _poll_key(token), _seen_key(token), *_taken_keys(token)
+    )
 
 
 def poll_value(waiter: str, poll: str) -> str:

@@ -24,6 +24,7 @@ from realtime.transports.opening import (
     identify,
     new_id,
     open_connection,
+    presence_member,
     refuse,
     registered,
 )
@@ -75,7 +76,12 @@ async def owner_alive(exchange: HttpExchange, token: str, registration: store.Re
     """Return whether the connection's process runs; else forget it and answer 404."""
     if await store.is_alive(registration.owner):
         return True
-    await store.forget(token, registration.connection_id)
+    # Its presence entry goes too: the client's reconnect must not count twice
+    # against its user's connection limit.
+    member = presence_member(registration.hub, registration.connection_id)
+    await store.forget_many(
+        [(token, registration.connection_id, registration.user_id, member)], (), ""
+    )
     await exchange.refuse(refuse(exchange.scope, OWNER_GONE))
     return False
 
@@ -125,7 +131,7 @@ async def _wait_for_frames(
     frames = await polls.start_poll(token, value, until=time.time() + timeout)
     try:
         if frames:
-            await exchange.respond(200, b"".join(frames), b"application/octet-stream")
+            await _answer(exchange, token, value, frames)
             return
         with waiter.watch(token, poll_id, registration.owner) as watch:
             deadline = time.monotonic() + timeout
@@ -142,9 +148,15 @@ async def _wait_for_frames(
                     await exchange.respond(204)  # a newer poll, a DELETE, or the end
                     return
                 if taken.frames:
-                    body = b"".join(taken.frames)
-                    await exchange.respond(200, body, b"application/octet-stream")
+                    await _answer(exchange, token, value, taken.frames)
                     return
         await exchange.respond(200)
     finally:
         await polls.end_poll(token)
+
+
+async def _answer(
+    exchange: HttpExchange, token: str, value: str, frames: list[bytes] | tuple[bytes, ...]
+) -> None:
+    await polls.answered(token, value)
+    await exchange.respond(200, b"".join(frames), b"application/octet-stream")

@@ -76,9 +76,9 @@ async def registered(
     return registration
 
 
-def presence_member(hub_class: Any, connection_id: str) -> str:
+def presence_member(namespace: str, connection_id: str) -> str:
     """A connection's entry in its user's presence (as `Connection.presence_member`)."""
-    return f"{hub_class.namespace}|{connection_id}"
+    return f"{namespace}|{connection_id}"
 
 
 async def admit(
@@ -95,7 +95,7 @@ async def admit(
     limit = settings.MAX_CONNECTIONS_PER_USER
     if await store.admit(
         identity.user_id,
-        presence_member(hub_class, connection_id),
+        presence_member(hub_class.namespace, connection_id),
         limit=limit,
         ttl=settings.NEGOTIATE_TTL,
     ):

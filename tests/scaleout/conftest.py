@@ -30,7 +30,7 @@ PASSWORD = "scaleout-pass-1"
 #: Short timers so that expiry can be watched within a test.
 CLUSTER_OPTIONS = {"PRESENCE_TTL": 6, "NEGOTIATE_TTL": 3, "HANDSHAKE_TIMEOUT": 2}
 #: Customers besides seed_demo's alice and bob: one per test that needs its own.
-EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace")
+EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 
 
 # PostgreSQL ------------------------------------------------------------------------

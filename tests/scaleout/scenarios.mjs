@@ -226,7 +226,99 @@ async function watch() {
   return { clients: final };
 }
 
-const scenarios = { shout, order, watch };
+// Long-polling clients that keep invoking SubscribeToOrder while the test
+// kills an instance; every invocation must settle (resolve, or reject when
+// its connection closes), none may hang. Commands on stdin: "back" (wait
+// until the labelled clients reconnected and re-subscribed), "order" (wait
+// for a status on every client), "stop".
+async function polls() {
+  const clients = [];
+  let invoking = true;
+  const calls = { ok: 0, rejected: 0, hung: 0, errors: {}, hungCalls: [] };
+  const pending = new Set();
+  for (const spec of options.connections) {
+    const connection = build({ ...spec, transport: "LongPolling" }, { reconnect: options.delays });
+    const c = {
+      spec, connection, label: spec.label, connectionIds: [], back: 0, statuses: [], timeline: [],
+    };
+    connection.on("OrderStatusUpdated", (_id, status) => { c.statuses.push(status); });
+    connection.onreconnecting((error) => { c.timeline.push([Date.now(), `reconnecting: ${error}`]); });
+    connection.on("OrderProgressUpdated", () => {});
+    connection.onreconnected(async (connectionId) => {
+      c.connectionIds.push(connectionId);
+      try {
+        c.timeline.push([Date.now(), "reconnected"]);
+        await withTimeout(connection.invoke("SubscribeToOrder", spec.orderId), "resubscribe");
+        c.timeline.push([Date.now(), "resubscribed"]);
+        c.back += 1;
+      } catch (error) {
+        calls.errors[`resubscribe: ${error}`] = (calls.errors[`resubscribe: ${error}`] ?? 0) + 1;
+      }
+    });
+    await withTimeout(connection.start(), `start ${c.label}`);
+    c.connectionIds.push(connection.connectionId);
+    await withTimeout(connection.invoke("SubscribeToOrder", spec.orderId), "SubscribeToOrder");
+    clients.push(c);
+  }
+
+  async function invokeLoop(c) {
+    while (invoking) {
+      if (c.connection.state === signalR.HubConnectionState.Connected) {
+        const sent = { label: c.label, connectionId: c.connection.connectionId, at: Date.now() };
+        const call = withTimeout(c.connection.invoke("SubscribeToOrder", c.spec.orderId), "call", options.hungMs)
+          .then(() => { calls.ok += 1; })
+          .catch((error) => {
+            const text = String(error);
+            if (text.includes("timeout after")) {
+              calls.hung += 1;
+              calls.hungCalls.push(sent);
+            } else {
+              calls.rejected += 1;
+            }
+            calls.errors[text] = (calls.errors[text] ?? 0) + 1;
+          });
+        pending.add(call);
+        call.finally(() => { pending.delete(call); });
+      }
+      await sleep(options.everyMs);
+    }
+  }
+
+  const state = () => clients.map((c) => ({
+    label: c.label, state: c.connection.state, connectionIds: c.connectionIds, back: c.back,
+    statuses: c.statuses, timeline: c.timeline,
+  }));
+  step("ready", { clients: state(), now: Date.now() });
+  const loops = clients.map(invokeLoop);
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const command = JSON.parse(line);
+    const chosen = clients.filter((c) => !command.labels || command.labels.includes(c.label));
+    try {
+      if (command.cmd === "back") {
+        await until(() => chosen.every((c) => c.back >= 1), "back", command.timeoutMs);
+      } else if (command.cmd === "order") {
+        await until(() => chosen.every((c) => c.statuses.includes(command.status)), "order", command.timeoutMs);
+      } else if (command.cmd === "stop") {
+        break;
+      }
+      step("state", { clients: state(), now: Date.now() });
+    } catch (error) {
+      step("failed", { error: String(error), clients: state(), calls });
+    }
+  }
+  lines.close();
+  invoking = false;
+  await Promise.all(loops);
+  await Promise.allSettled([...pending]);
+  const final = state();
+  for (const c of clients) {
+    await withTimeout(c.connection.stop(), `stop ${c.label}`);
+  }
+  return { clients: final, calls };
+}
+
+const scenarios = { shout, order, watch, polls };
 
 try {
   if (!(scenarioName in scenarios)) {

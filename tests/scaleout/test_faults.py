@@ -178,6 +178,74 @@ def test_clients_of_a_killed_instance_reconnect_resubscribe_and_catch_up(
     assert {final[label]["connectionIds"][-1] for label in final} <= members
 
 
+def test_long_polling_clients_of_a_killed_instance_are_back_within_seconds(
+    cluster, scenario, report_number
+):
+    """The owner's death is noticed in seconds: polls and sends answer 404, clients
+    reconnect through nginx and re-subscribe, and no invocation hangs."""
+    # Two users, ten clients each: a user's limit (20) leaves room for the
+    # reconnects while the dead instance's entries are still in presence.
+    order_ids = {user: create_order(cluster.live, user) for user in ("heidi", "ivan")}
+    specs = []
+    for user, order_id in order_ids.items():
+        token = cluster.token(user)
+        specs += [
+            {
+                "label": f"{user}-{i}",
+                "url": f"{cluster.url}/hubs/orders",
+                "accessToken": token,
+                "orderId": order_id,
+            }
+            for i in range(10)
+        ]
+    client = scenario(
+        "polls",
+        {
+            "connections": specs,
+            "delays": [0, 500, 1000, 1000, 2000, 2000],
+            "everyMs": 500,
+            "hungMs": 30000,
+        },
+    )
+    started = client.ready()
+    ids = {c["label"]: c["connectionIds"][0] for c in started}
+    assert wait_until(lambda: all(cluster.instance_of(i) is not None for i in ids.values()), 5)
+    placement = {label: cluster.instance_of(cid) for label, cid in ids.items()}
+    victim = Counter(placement.values()).most_common(1)[0][0]
+    doomed = sorted(label for label, i in placement.items() if i == victim)
+    time.sleep(1)  # invocations are flowing
+
+    cluster.live.kill(victim)
+    killed_at, killed_ms = time.monotonic(), time.time() * 1000
+    back = client.command("back", labels=doomed, timeoutMs=20000)
+    back_in = time.monotonic() - killed_at
+    timelines = {
+        c["label"]: [(round((at - killed_ms) / 1000, 2), what) for at, what in c["timeline"]]
+        for c in back
+        if c["label"] in doomed
+    }
+    cluster.live.shell("".join(change_order_code(i, "shipped") for i in order_ids.values()))
+    client.command("order", status="shipped", timeoutMs=15000)
+    client.process.reply(json.dumps({"cmd": "stop"}))
+    result = client.process.result(timeout=60)
+
+    noticed = max(times[0][0] for times in timelines.values())
+    report_number(
+        f"long polling: {len(doomed)} official clients of a SIGKILLed instance told within "
+        f"{noticed:.1f} s, back and re-subscribed through nginx {back_in:.1f} s after the kill; "
+        f"{result['calls']['ok']} invocations answered, {result['calls']['rejected']} rejected "
+        f"when their connection closed, {result['calls']['hung']} hung"
+    )
+    assert len(doomed) >= 10
+    assert back_in < 10, timelines
+    assert result["calls"]["hung"] == 0, (killed_ms, placement, result["calls"]["hungCalls"])
+    for state in result["clients"]:
+        assert state["state"] == "Connected", state
+        assert "shipped" in state["statuses"], state
+        if state["label"] in doomed:
+            assert cluster.instance_of(state["connectionIds"][-1]) == 1 - victim
+
+
 async def test_graceful_shutdown_tells_clients_to_reconnect(cluster):
     url = ws(cluster.live.urls[1], "/hubs/echo")
     sockets = [await HubSocket.open(url) for _ in range(3)]
