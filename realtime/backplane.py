@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between this process's liveness marks, and how long one lasts.
 ALIVE_INTERVAL = 1.0
-ALIVE_TTL = 5.0
+ALIVE_TTL = 3.0
 
 
 class Backplane:

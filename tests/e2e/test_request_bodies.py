@@ -68,18 +68,23 @@ async def stream_until_answered(base_url: str, path: str) -> tuple[Response | No
 
 
 @pytest.mark.parametrize("path", PATHS)
-async def test_a_declared_huge_body_is_refused_before_it_is_sent(live, path):
+async def test_a_declared_huge_body_is_refused_before_it_is_sent(live, path, report_number):
     pid = live.pid()
     before = rss_kib(pid)
 
     replies = await asyncio.gather(*(announce_huge_body(live.url, path) for _ in range(PARALLEL)))
 
+    after = rss_kib(pid)
+    report_number(
+        f"{PARALLEL} parallel 100 MiB POSTs (Content-Length) to {path}: 413 before the body; "
+        f"RSS {before:,} -> {after:,} KiB"
+    )
     assert [reply.status for reply in replies] == [413] * PARALLEL
-    assert rss_kib(pid) - before < RSS_GROWTH_KIB
+    assert after - before < RSS_GROWTH_KIB
 
 
 @pytest.mark.parametrize("path", PATHS)
-async def test_a_streamed_body_is_refused_once_past_the_limit(live, path):
+async def test_a_streamed_body_is_refused_once_past_the_limit(live, path, report_number):
     pid = live.pid()
     before = rss_kib(pid)
 
@@ -87,9 +92,14 @@ async def test_a_streamed_body_is_refused_once_past_the_limit(live, path):
         *(stream_until_answered(live.url, path) for _ in range(PARALLEL))
     )
 
+    after = rss_kib(pid)
+    report_number(
+        f"{PARALLEL} parallel chunked uploads to {path}: 413 after at most "
+        f"{max(sent for _, sent in outcomes) // 1024:,} KiB sent; RSS {before:,} -> {after:,} KiB"
+    )
     assert [response.status if response else None for response, _ in outcomes] == [413] * PARALLEL
     assert max(sent for _, sent in outcomes) < STREAMED_BEFORE_ANSWER
-    assert rss_kib(pid) - before < RSS_GROWTH_KIB
+    assert after - before < RSS_GROWTH_KIB
 
 
 async def test_bodies_within_the_limit_still_work(live):
