@@ -53,6 +53,11 @@ def registry_key(token: str) -> str:
     return key("conn", secret(token))
 
 
+def early_key(token: str) -> str:
+    """What was sent for a negotiated connection before a process claimed it."""
+    return key("early", secret(token))
+
+
 def alive_key(process: str) -> str:
     """The short-lived key that says a process runs (`mark_alive`)."""
     return key("alive", process)
@@ -124,21 +129,7 @@ redis.call('DEL', KEYS[3])
 return {2, early}
 """
 
-# A send for a negotiated connection that no process runs yet waits in Redis
-# (its first long poll or SSE stream may open it on any process); once an
-# owner has claimed the token, the caller sends to it instead.
-_SEND_EARLY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= '' then return {1, owner} end
-if redis.call('STRLEN', KEYS[2]) + string.len(ARGV[1]) > tonumber(ARGV[2]) then return {3} end
-redis.call('APPEND', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return {2}
-"""
-
 CLAIMED, UNKNOWN, CONFLICT = "claimed", "unknown", "conflict"
-BUFFERED, TOO_LARGE = "buffered", "too large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +138,6 @@ class Claim:
 
     outcome: str
     early: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class EarlySend:
-    """The outcome of `send_early`: BUFFERED, TOO_LARGE, UNKNOWN, or the owner's."""
-
-    outcome: str
-    owner: str = ""
 
 
 async def register(
@@ -184,27 +167,13 @@ async def claim(token: str, *, connection_id: str, owner: str, transport: str, t
         3,
         key("conn", secret(token)),
         key("cid", connection_id),
-        key("early", secret(token)),
+        early_key(token),
         owner,
         transport,
         int(ttl) + 1,
     )
     outcome = {0: UNKNOWN, 1: CONFLICT, 2: CLAIMED}[int(result[0])]
     return Claim(outcome, result[1] if len(result) > 1 else b"")
-
-
-async def send_early(token: str, data: bytes, *, limit: int, ttl: float) -> EarlySend:
-    """Keep a send for a negotiated connection until a process claims it.
-
-    When a process has claimed it already, return its channel instead
-    (outcome CLAIMED); keep at most `limit` bytes (else TOO_LARGE).
-    """
-    result = await client().eval(
-        _SEND_EARLY, 2, key("conn", secret(token)), key("early", secret(token)),
-        data, limit, int(ttl) + 1,
-    )  # fmt: skip
-    outcome = {0: UNKNOWN, 1: CLAIMED, 2: BUFFERED, 3: TOO_LARGE}[int(result[0])]
-    return EarlySend(outcome, result[1].decode() if len(result) > 1 else "")
 
 
 async def lookup(token: str) -> Registration | None:
@@ -388,32 +357,6 @@ async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> No
 async def presence_remove(user_id: str, member: str) -> None:
     """Remove a connection from a user's presence."""
     await client().eval(*_presence_remove_args(user_id, member, time.time()))
-
-
-# Connections admitted (negotiated or opening) but not yet in presence: they
-# count against the user's limit until they start or their time runs out.
-_ADMIT = """
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local open = redis.call('ZCOUNT', KEYS[1], now, '+inf') + redis.call('ZCARD', KEYS[2])
-if open >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])) + 1)
-return 1
-"""
-
-
-async def admit(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
-    """Count a user's open and admitted connections and admit one more if under `limit`.
-
-    Atomic, so parallel requests cannot overshoot. The new entry counts for
-    `ttl` seconds, or until `presence_add` records the connection.
-    """
-    admitted = await client().eval(
-        _ADMIT, 2, key("presence", user_id), key("admitted", user_id),
-        member, time.time(), limit, ttl,
-    )  # fmt: skip
-    return bool(admitted)
 
 
 async def connections_of(user_id: str) -> list[str]:

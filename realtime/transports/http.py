@@ -17,7 +17,7 @@ from typing import Any
 from channels.consumer import AsyncConsumer
 from channels.exceptions import ChannelFull
 
-from realtime import conf, metrics, store
+from realtime import admission, conf, metrics, store
 from realtime.auth import query_param
 from realtime.backplane import get_backplane
 from realtime.transports import longpolling, sse
@@ -73,12 +73,14 @@ class HttpTransportConsumer(AsyncConsumer):
             return
         token = query_param(exchange.scope, "id") or ""
         if not registration.owner:
-            early = await store.send_early(token, body, limit=limit, ttl=conf.get().NEGOTIATE_TTL)
-            if early.outcome == store.BUFFERED:
+            early = await admission.send_early(
+                token, body, limit=limit, ttl=conf.get().NEGOTIATE_TTL
+            )
+            if early.outcome == admission.BUFFERED:
                 await exchange.respond(200)
                 return
             if early.outcome != store.CLAIMED:
-                refusal = TOO_LARGE if early.outcome == store.TOO_LARGE else NOT_STARTED
+                refusal = TOO_LARGE if early.outcome == admission.TOO_LARGE else NOT_STARTED
                 await exchange.refuse(refuse(exchange.scope, refusal))
                 return
             registration = replace(registration, owner=early.owner)

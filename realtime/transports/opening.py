@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import conf, handoff, store
+from realtime import admission, conf, handoff, store
 from realtime.auth import Identity, authenticate, credential, query_param
 from realtime.backplane import get_backplane
 from realtime.connection import Connection, Transport
@@ -93,7 +93,7 @@ async def admit(
         return None
     settings = conf.get()
     limit = settings.MAX_CONNECTIONS_PER_USER
-    if await store.admit(
+    if await admission.admit(
         identity.user_id,
         presence_member(hub_class.namespace, connection_id),
         limit=limit,

@@ -203,7 +203,7 @@ def test_long_polling_clients_of_a_killed_instance_are_back_within_seconds(
         {
             "connections": specs,
             "delays": [0, 500, 1000, 1000, 2000, 2000],
-            "everyMs": 500,
+            "everyMs": 1000,
             "hungMs": 30000,
         },
     )
