@@ -27,8 +27,14 @@ from tests.scaleout.stack import (
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios.mjs"
 PASSWORD = "scaleout-pass-1"
-#: Short timers so that expiry can be watched within a test.
-CLUSTER_OPTIONS = {"PRESENCE_TTL": 6, "NEGOTIATE_TTL": 3, "HANDSHAKE_TIMEOUT": 2}
+#: Short timers so that expiry can be watched within a test; one user opens
+#: 1,000 clients (and reconnects them) in the reconnect-storm test.
+CLUSTER_OPTIONS = {
+    "PRESENCE_TTL": 6,
+    "NEGOTIATE_TTL": 3,
+    "HANDSHAKE_TIMEOUT": 2,
+    "MAX_CONNECTIONS_PER_USER": 5000,
+}
 #: Customers besides seed_demo's alice and bob: one per test that needs its own.
 EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 

@@ -183,8 +183,7 @@ def test_long_polling_clients_of_a_killed_instance_are_back_within_seconds(
 ):
     """The owner's death is noticed in seconds: polls and sends answer 404, clients
     reconnect through nginx and re-subscribe, and no invocation hangs."""
-    # Two users, ten clients each: a user's limit (20) leaves room for the
-    # reconnects while the dead instance's entries are still in presence.
+    # Two users, ten clients each, each user's clients on their own order.
     order_ids = {user: create_order(cluster.live, user) for user in ("heidi", "ivan")}
     specs = []
     for user, order_id in order_ids.items():
