@@ -25,6 +25,7 @@ class NegotiateConsumer(AsyncHttpConsumer):
 
     channel_layer_alias = NO_LAYER
     hub_class: Any = None
+    _received = 0
 
     async def _reply(self, status: int, payload: dict) -> None:
         await self.send_response(status, json.dumps(payload).encode(), headers=JSON_HEADERS)
@@ -32,7 +33,7 @@ class NegotiateConsumer(AsyncHttpConsumer):
     async def http_request(self, message: dict) -> None:
         """Collect the body, refusing it (413) once past MAX_MESSAGE_SIZE."""
         limit = conf.get().MAX_MESSAGE_SIZE
-        self._received = getattr(self, "_received", 0) + len(message.get("body", b""))
+        self._received += len(message.get("body", b""))
         declared = dict(self.scope["headers"]).get(b"content-length", b"")
         if self._received > limit or (declared.isdigit() and int(declared) > limit):
             refuse(self.scope, Refusal(413, "negotiate body too large"))

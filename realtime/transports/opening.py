@@ -114,7 +114,7 @@ async def open_connection(
     """Authenticate (unless `identity` is given), claim the negotiated id (or make one)
     and build the connection.
 
-    What the client sent before the connection opened (`store.send_early`)
+    What the client sent before the connection opened (`admission.send_early`)
     is fed to it first.
     """
     token = query_param(scope, "id")
