@@ -142,7 +142,7 @@ def test_clients_of_a_killed_instance_reconnect_resubscribe_and_catch_up(
     client.command("await", ids=fresh)
     client.command("awaitOrder", labels=["order"], orderId=order_id, status="delivered")
     views = []
-    while time.monotonic() - killed_at < TTL + 5:
+    while not views or time.monotonic() - killed_at < TTL + 5:
         views.append(asyncio.run(ask_presence(cluster.live.urls[survivor], cluster.users["erin"])))
         if not {f"|{first_ids[label]}" for label in doomed} & {
             member[member.index("|") :] for member in views[-1]["connections"]
