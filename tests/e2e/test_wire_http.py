@@ -69,6 +69,39 @@ def test_negotiate_version_0_has_no_connection_token(live):
     assert reply["availableTransports"] == TRANSPORTS
 
 
+def test_negotiate_reply_is_byte_for_byte_aspnetcore_shape(live):
+    """Compact JSON in NegotiateProtocol's key order."""
+    status, _, body = http_request("POST", f"{live.url}/hubs/echo/negotiate?negotiateVersion=1")
+
+    reply = json.loads(body)
+    assert status == 200
+    assert (
+        body
+        == (
+            f'{{"negotiateVersion":1,"connectionId":"{reply["connectionId"]}",'
+            f'"connectionToken":"{reply["connectionToken"]}","availableTransports":'
+            f"{json.dumps(TRANSPORTS, separators=(',', ':'))}}}"
+        ).encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "error"),
+    [
+        ("abc", "The client requested a non-integer protocol version."),
+        ("1.5", "The client requested a non-integer protocol version."),
+        ("2147483648", "The client requested a non-integer protocol version."),
+        ("-1", "The client requested version '-1', but the server does not support this version."),
+    ],
+)
+def test_negotiate_refuses_bad_versions_in_aspnetcore_words(live, version, error):
+    """ASP.NET Core answers 200 with only the error; the client throws it."""
+    url = f"{live.url}/hubs/echo/negotiate?negotiateVersion={version}"
+    status, _, body = http_request("POST", url)
+
+    assert (status, json.loads(body)) == (200, {"error": error})
+
+
 def test_negotiate_version_1_has_a_separate_connection_token(live):
     reply = negotiate(live, version=1)
 
