@@ -192,15 +192,31 @@ class HubContext:
         """
         return async_to_sync(discard_users)(self.namespace, name, user_ids)
 
-    @property
-    def all(self) -> ClientProxy:
-        """Every connection of the hub: only for hubs that opt in."""
+    def clients(self, connection_ids: Iterable[str]) -> ClientProxy:
+        """Each of the connections, by public id (``Clients.Clients``)."""
+        return ClientProxy(self.namespace, Audience("connections", tuple(connection_ids)))
+
+    def group_except(self, name: str, connection_ids: Iterable[str]) -> ClientProxy:
+        """Every connection in the group but the given ones (``GroupExcept``)."""
+        return ClientProxy(self.namespace, Audience("groups", (name,), tuple(connection_ids)))
+
+    def everyone(self, exclude: Iterable[str] = ()) -> Audience:
+        """Return the whole hub as an audience; raise unless the hub opts in."""
         if not self._allow_all:
             raise PermissionError(
                 f"Hub {self.namespace!r} does not allow broadcasts to all clients; "
                 "set allow_broadcast_to_all = True or send to a group."
             )
-        return ClientProxy(self.namespace, Audience("groups", (ALL,)))
+        return Audience("groups", (ALL,), tuple(exclude))
+
+    @property
+    def all(self) -> ClientProxy:
+        """Every connection of the hub: only for hubs that opt in."""
+        return ClientProxy(self.namespace, self.everyone())
+
+    def all_except(self, connection_ids: Iterable[str]) -> ClientProxy:
+        """Every connection of the hub but the given ones (``AllExcept``; opt-in)."""
+        return ClientProxy(self.namespace, self.everyone(connection_ids))
 
 
 def hub_context(hub: type[Hub] | str) -> HubContext:
