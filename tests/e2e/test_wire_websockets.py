@@ -116,6 +116,19 @@ async def test_binary_messagepack_handshake_and_invocation(live):
         assert msgpack.unpackb(message[1:]) == [3, {}, "9", 3, 9]
 
 
+async def test_messagepack_invocations_from_the_server_have_six_items(live):
+    """As ASP.NET Core writes them: StreamIds last, empty (other clients index it)."""
+    async with connect(ws_url(live)) as websocket:
+        await websocket.send(b'{"protocol":"messagepack","version":1}\x1e')
+        assert await asyncio.wait_for(websocket.recv(), 5) == "{}\x1e"
+        body = msgpack.packb([1, {}, None, "NotifyMe", ["hi"]])
+        await websocket.send(bytes([len(body)]) + body)
+
+        while (message := await asyncio.wait_for(websocket.recv(), 5)) == b"\x02\x91\x06":
+            pass  # a Ping
+        assert msgpack.unpackb(message[1:]) == [1, {}, None, "Notified", ["hi"], []]
+
+
 async def test_silent_client_gets_pings_then_a_timeout_close(live):
     """KEEPALIVE_INTERVAL is 2 s and CLIENT_TIMEOUT 6 s in these tests."""
     async with connect(ws_url(live)) as websocket:
