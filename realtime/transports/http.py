@@ -204,7 +204,7 @@ class HttpTransportConsumer(AsyncConsumer):
             await self.respond(200)
             return
         if registration.transport != LongPolling.name:
-            await self.refuse(Refusal(400, "connection does not use long polling"))
+            await self.refuse(Refusal(400, "Cannot change transports mid-connection"))
             return
         if not await store.is_alive(registration.owner):
             await store.forget(token, registration.connection_id)

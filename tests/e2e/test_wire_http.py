@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import time
 from urllib.parse import urlsplit
 
 import pytest
+from websockets.asyncio.client import connect
 
-from tests.e2e.wire import RS, LongPollingClient, invocation, negotiate, wait_until
+from tests.e2e.wire import (
+    HANDSHAKE,
+    RS,
+    LongPollingClient,
+    invocation,
+    negotiate,
+    wait_until,
+    ws_url,
+)
 from tests.live import http_request
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +42,14 @@ SSE = {"Accept": "text/event-stream"}
     ],
 )
 def test_http_transport_refuses_bad_connection_ids(live, method, query, headers, status):
+    """With ASP.NET Core's status and text/plain body."""
     data = b"{}\x1e" if method == "POST" else None
     url = f"{live.url}/hubs/echo{query}"
-    assert http_request(method, url, data=data, headers=headers)[0] == status
+    reply_status, reply_headers, body = http_request(method, url, data=data, headers=headers)
+
+    assert reply_status == status
+    assert reply_headers["Content-Type"] == "text/plain"
+    assert body == (b"Connection ID required" if status == 400 else b"No Connection with that ID")
 
 
 @pytest.mark.parametrize("path", ["/hubs/echo/negotiate", "/hubs/echo?id=x"])
@@ -170,3 +185,15 @@ def test_server_sent_events_refuse_a_messagepack_handshake(live):
         "Cannot use the 'messagepack' protocol on the current transport. "
         "The transport does not support 'Binary' transfer format."
     )
+
+
+async def test_a_poll_on_a_websocket_connection_cannot_change_its_transport(live):
+    """ASP.NET Core's 400 and text when another transport claims the connection."""
+    token = negotiate(live)["connectionToken"]
+    async with connect(ws_url(live, query=f"?id={token}")) as websocket:
+        await websocket.send(HANDSHAKE.decode())
+        assert await asyncio.wait_for(websocket.recv(), 5) == "{}\x1e"
+
+        reply = await asyncio.to_thread(http_request, "GET", f"{live.url}/hubs/echo?id={token}")
+
+    assert (reply[0], reply[2]) == (400, b"Cannot change transports mid-connection")

@@ -126,6 +126,11 @@ NOT_APPLICABLE: dict[str, str] = {
     "ParsingNegotiateResponseMessage*, ParsingAspNetSignalRResponseThrowsError (negotiate)": (
         "They test the client reading a negotiate response; the server only writes one."
     ),
+    "AckPipeTests": (
+        "They test an internal pipe of ASP.NET Core that puts a 24-byte frame header "
+        "around messages; no SignalR client writes or reads that header, and stateful "
+        "reconnect uses the Ack and Sequence hub messages, which the vectors above cover."
+    ),
     "WriteNegotiateResponseWithNullTransferFormats (negotiate)": (
         "Writes a transport whose name is null, which the server never offers."
     ),
