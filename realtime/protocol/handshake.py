@@ -9,6 +9,9 @@ from realtime.protocol.json import token_name
 from realtime.protocol.messages import ProtocolError
 
 RECORD_SEPARATOR = b"\x1e"
+# The echoed request goes into logs too: control characters (JSON allows
+# newlines between tokens) are shown escaped so one request is one log line.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,8 @@ def _decode_request(record: bytes) -> HandshakeRequest:
             raise ProtocolError("Expected 'version' to be of type Number.")
     for key in ("protocol", "version"):
         if payload.get(key) is None:
-            raise ProtocolError(f"Missing required property '{key}'. Message content: {text}")
+            content = text.translate(_CONTROLS)
+            raise ProtocolError(f"Missing required property '{key}'. Message content: {content}")
     return HandshakeRequest(protocol=payload["protocol"], version=payload["version"])
 
 

@@ -73,6 +73,17 @@ def test_parse_handshake_refuses_invalid_requests(record, message):
         parse_handshake(record + b"\x1e")
 
 
+def test_parse_handshake_echoes_a_request_without_control_characters():
+    """ASP.NET Core's text, with a newline shown escaped: one log line per refusal."""
+    with pytest.raises(ProtocolError) as refused:
+        parse_handshake(b'{"version":1,\n\t"x":"\x7f"}\x1e')
+
+    assert str(refused.value) == (
+        "Missing required property 'protocol'. "
+        'Message content: {"version":1,\\x0a\\x09"x":"\\x7f"}'
+    )
+
+
 def test_parse_handshake_enforces_max_size_before_and_after_the_separator():
     request = b'{"protocol":"json","version":1}'
 
