@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import time
 from urllib.parse import urlsplit
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.sync.client import connect
 
 from tests.e2e.wire import (
     HANDSHAKE,
@@ -187,13 +186,13 @@ def test_server_sent_events_refuse_a_messagepack_handshake(live):
     )
 
 
-async def test_a_poll_on_a_websocket_connection_cannot_change_its_transport(live):
+def test_a_poll_on_a_websocket_connection_cannot_change_its_transport(live):
     """ASP.NET Core's 400 and text when another transport claims the connection."""
     token = negotiate(live)["connectionToken"]
-    async with connect(ws_url(live, query=f"?id={token}")) as websocket:
-        await websocket.send(HANDSHAKE.decode())
-        assert await asyncio.wait_for(websocket.recv(), 5) == "{}\x1e"
+    with connect(ws_url(live, query=f"?id={token}"), open_timeout=10) as websocket:
+        websocket.send(HANDSHAKE.decode())
+        assert websocket.recv(timeout=5) == "{}\x1e"
 
-        reply = await asyncio.to_thread(http_request, "GET", f"{live.url}/hubs/echo?id={token}")
+        status, _, body = http_request("GET", f"{live.url}/hubs/echo?id={token}")
 
-    assert (reply[0], reply[2]) == (400, b"Cannot change transports mid-connection")
+    assert (status, body) == (400, b"Cannot change transports mid-connection")
