@@ -37,11 +37,23 @@ async def test_handshake_with_unknown_protocol_gets_an_error_then_close(live):
 @pytest.mark.parametrize(
     ("handshake", "error"),
     [
-        pytest.param(b'{"protocol":"json",\x1e', "not valid JSON", id="bad-json"),
-        pytest.param(b"[1,2]\x1e", "must be a JSON object", id="not-an-object"),
-        pytest.param(b'{"version":1}\x1e', "'protocol' property", id="no-protocol"),
-        pytest.param(b'{"protocol":"json","version":"1"}\x1e', "'version'", id="text-version"),
-        pytest.param(b"\xff\xfe\x1e", "not valid UTF-8", id="not-utf8"),
+        pytest.param(b'{"protocol":"json",\x1e', "handshake. Error reading JSON.", id="bad-json"),
+        pytest.param(
+            b"[1,2]\x1e",
+            "Unexpected JSON Token Type 'Array'. Expected a JSON Object.",
+            id="not-an-object",
+        ),
+        pytest.param(
+            b'{"version":1}\x1e',
+            "Missing required property 'protocol'. Message content: {\"version\":1}",
+            id="no-protocol",
+        ),
+        pytest.param(
+            b'{"protocol":"json","version":"1"}\x1e',
+            "Expected 'version' to be of type Number.",
+            id="text-version",
+        ),
+        pytest.param(b"\xff\xfe\x1e", "Error reading JSON.", id="not-utf8"),
         pytest.param(b"{" + b" " * 2000, "Handshake was canceled.", id="too-long"),
     ],
 )
