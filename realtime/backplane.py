@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, metrics, revocation, shutdown, store
+from realtime import conf, epoch, metrics, revocation, shutdown, store
+from realtime.connection import OPEN
 from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
 from realtime.transports.events import websocket_event, websocket_frame
@@ -42,16 +43,22 @@ class Backplane:
         self.departures: Departures | None = None
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
+        #: The registry epoch this process last registered everything under.
+        self.epoch: str | None = None
+        self._registry_lost = False
+        self._resync_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+        self.epoch = await epoch.current()
         self.departures = Departures(self.channel, self.groups.__contains__)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receive()),
             loop.create_task(self._sweep()),
+            loop.create_task(self._watch_registry()),
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
         ]
@@ -60,9 +67,10 @@ class Backplane:
 
     async def stop(self) -> None:
         """Stop the background tasks (tests and shutdown)."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *filter(None, [self._resync_task])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         await self.flush_departures()
         await self.layer.close_pools()
@@ -139,7 +147,9 @@ class Backplane:
                 logger.warning("backplane receive failed; retrying", exc_info=True)
                 metrics.increment("backplane_errors")
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                # Capped low: after a Redis outage, what waits in this
+                # process's channel goes out within a second.
+                backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.1
             try:
@@ -247,19 +257,84 @@ class Backplane:
         now = time.monotonic()
         for connection in list(self.connections.values()):
             await connection.tick(now)
-        settings = conf.get()
-        if now - self._refreshed < settings.PRESENCE_TTL / 3:
+        if now - self._refreshed < conf.get().PRESENCE_TTL / 3:
             return
+        await self.register_everything()
+        # Only after success: a failed refresh is retried at the next sweep.
         self._refreshed = now
-        await store.heartbeat(self.channel, settings.PRESENCE_TTL)
+
+    async def register_everything(self) -> None:
+        """Write this process's heartbeat, registry, presence and groups to Redis."""
+        ttl = conf.get().PRESENCE_TTL
+        await store.heartbeat(self.channel, ttl)
         live = list(self.connections.values())
-        await store.refresh_registrations(
-            [c.registration() for c in live], [c.token for c in live], settings.PRESENCE_TTL
-        )
-        await store.presence_refresh(
-            ((c.user_id, c.presence_member) for c in live if c.user_id), settings.PRESENCE_TTL
-        )
         await store.add_to_groups(list(self.groups), self.channel)
+        await store.refresh_registrations(
+            [c.registration() for c in live], [c.token for c in live], ttl
+        )
+        users = [(c.user_id, c.presence_member) for c in live if c.user_id]
+        await store.presence_refresh(users, ttl)
+
+    # The registry epoch --------------------------------------------------------
+
+    async def _watch_registry(self) -> None:
+        period = conf.get().REGISTRY_CHECK_INTERVAL
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.check_registry()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if not self._registry_lost:
+                    logger.warning("registry check failed: %s; retrying", type(exc).__name__)
+                self._registry_lost = True
+
+    async def check_registry(self) -> bool:
+        """Re-register everything when Redis has a new registry epoch (or after an
+        outage); return whether it did.
+
+        A new epoch means Redis lost the registry (restarted empty, failed
+        over, flushed): after the rebuild every local connection's hub runs
+        `on_resync`, because messages waiting in this process's channel were
+        lost with it. The same epoch after an outage (Redis came back with its
+        data) re-registers without a resync: nothing was lost.
+        """
+        current = await epoch.current()
+        if current == self.epoch and not self._registry_lost:
+            return False
+        started = time.monotonic()
+        await self.register_everything()
+        renewed = current != self.epoch
+        self.epoch, self._registry_lost = current, False
+        metrics.increment("registry_rebuilds")
+        logger.warning(
+            "registry %s: %d connections, %d groups re-registered in %.0f ms",
+            "rebuilt for a new epoch" if renewed else "refreshed after an outage",
+            len(self.connections),
+            len(self.groups),
+            (time.monotonic() - started) * 1000,
+        )
+        if renewed:
+            if self._resync_task is not None:
+                self._resync_task.cancel()
+            connections = list(self.connections.values())
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync(connections))
+        return True
+
+    async def _resync(self, connections: list[Connection]) -> None:
+        batch = conf.get().FANOUT_BATCH
+        for count, connection in enumerate(connections, 1):
+            hub = connection.hub
+            if hub is not None and connection.state == OPEN:
+                try:
+                    await hub.on_resync()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("on_resync failed for %s", connection.connection_id)
+            if count % batch == 0:
+                await asyncio.sleep(0)
 
     async def drain(self, reason: str | None = None) -> None:
         """Close every local connection with allowReconnect (graceful shutdown)."""

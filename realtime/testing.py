@@ -16,8 +16,10 @@ import threading
 import time
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
+from realtime import conf, epoch
 from realtime.backplane import get_backplane, stop_backplane
 from realtime.connection import Connection
 from realtime.context import layer_group_name
@@ -31,6 +33,20 @@ RS = "\x1e"
 
 class HubError(Exception):
     """An error Completion received by the test client."""
+
+
+def settle_registry() -> None:
+    """Make the registry epoch old enough for sends, unless it already is.
+
+    A fresh or flushed Redis gets a new epoch on first use, and sends wait
+    REGISTRY_SETTLE for the server processes to re-register; tests that
+    are not about that start from a settled registry.
+    """
+
+    async def settle() -> None:
+        await epoch.reset(age=2 * conf.get().REGISTRY_SETTLE, keep_older=True)
+
+    async_to_sync(settle)()
 
 
 class HubCommunicator:
