@@ -304,7 +304,11 @@ class Backplane:
         if current == self.epoch and not self._registry_lost:
             return False
         started = time.monotonic()
+        # Sends wait while this runs; a rebuild that fails keeps holding them
+        # (until PRESENCE_TTL) and is tried again at the next check.
+        await epoch.hold(self.channel, conf.get().PRESENCE_TTL)
         await self.register_everything()
+        await epoch.release(self.channel)
         renewed = current != self.epoch
         self.epoch, self._registry_lost = current, False
         metrics.increment("registry_rebuilds")

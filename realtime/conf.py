@@ -60,7 +60,7 @@ class RealtimeSettings:
     #: Senders trust a new registry epoch only after this many seconds (at
     #: least twice REGISTRY_CHECK_INTERVAL): until then a send raises
     #: DeliveryError and the row stays pending.
-    REGISTRY_SETTLE: float = 1.5
+    REGISTRY_SETTLE: float = 2.0
 
 
 _cache: RealtimeSettings | None = None

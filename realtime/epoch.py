@@ -8,9 +8,11 @@ epoch key, ``<random id>:<creation time in ms, Redis clock>``, created with
 SET NX by whoever finds it missing. Every server process reads it every
 REGISTRY_CHECK_INTERVAL and re-registers everything it holds as soon as the
 value is new to it. A sender trusts the registry only once the epoch is older
-than REGISTRY_SETTLE, the time every live process needs to notice and
-rebuild; before that, a lookup answers None and the sender keeps its row
-pending. The check is folded into the lookup script: one round trip.
+than REGISTRY_SETTLE, the time every live process needs to notice, and while no
+process is still rebuilding (each holds sends back for the duration of its
+rebuild, however long that takes). Until then a lookup answers None and the
+sender keeps its row pending. The check is folded into the lookup script:
+one round trip.
 
 Part of the store layer: every key is built by ``store.key``.
 """
@@ -33,9 +35,11 @@ if not epoch then
 end
 """
 
+# KEYS[2] holds the processes rebuilding now, scored by when their hold ends.
 _SETTLED = """
 local created = tonumber(string.match(epoch, ':(%d+)$'))
 if not created or now - created < tonumber(ARGV[2]) then return {0} end
+if #redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf', 'LIMIT', 0, 1) > 0 then return {0} end
 """
 
 # ARGV: new id, settle ms, liveness key prefix. Returns {1, {live processes}
@@ -45,7 +49,7 @@ _ROUTE_GROUPS = (
     + _SETTLED
     + """
 local out = {1}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local live = {}
   for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
     if redis.call('EXISTS', ARGV[3] .. m) == 1 then
@@ -54,7 +58,7 @@ for i = 2, #KEYS do
       redis.call('SREM', KEYS[i], m)
     end
   end
-  out[i] = live
+  out[i - 1] = live
 end
 return out
 """
@@ -66,8 +70,8 @@ _ROUTE_CONNECTIONS = (
     + _SETTLED
     + """
 local out = {1}
-for i = 2, #KEYS do
-  out[i] = redis.call('GET', KEYS[i]) or ''
+for i = 3, #KEYS do
+  out[i - 1] = redis.call('GET', KEYS[i]) or ''
 end
 return out
 """
@@ -91,6 +95,16 @@ return epoch
 """
 
 
+# ARGV: process, seconds to hold at most (a process that dies mid-rebuild).
+_HOLD = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]) * 1000, ARGV[1])
+return 1
+"""
+
+
 def _new_id() -> str:
     return secrets.token_hex(8)
 
@@ -110,9 +124,23 @@ async def reset(*, age: float = 0.0, keep_older: bool = False) -> str:
     return raw.decode()
 
 
+async def hold(process: str, ttl: float) -> None:
+    """Refuse sends while `process` rebuilds its registry (for `ttl` seconds at most)."""
+    await store.client().eval(_HOLD, 1, store.key("rebuilding"), process, int(ttl))
+
+
+async def release(process: str) -> None:
+    """Let sends through again once `process` has rebuilt its registry."""
+    await store.client().zrem(store.key("rebuilding"), process)
+
+
+def _gate_keys() -> list[str]:
+    return [store.key("epoch"), store.key("rebuilding")]
+
+
 async def route_groups(groups: Sequence[str], settle: float) -> list[list[str]] | None:
     """Return the live processes of each group, or None while the epoch is unsettled."""
-    keys = [store.key("epoch"), *(store.key("group", g) for g in groups)]
+    keys = [*_gate_keys(), *(store.key("group", g) for g in groups)]
     result = await store.client().eval(
         _ROUTE_GROUPS, len(keys), *keys, _new_id(), int(settle * 1000), store.key("proc", "")
     )
@@ -124,7 +152,7 @@ async def route_groups(groups: Sequence[str], settle: float) -> list[list[str]] 
 async def route_connections(connection_ids: Sequence[str], settle: float) -> list[str] | None:
     """Return the owning process of each connection ('' if unknown), or None while
     the epoch is unsettled."""
-    keys = [store.key("epoch"), *(store.key("cid", c) for c in connection_ids)]
+    keys = [*_gate_keys(), *(store.key("cid", c) for c in connection_ids)]
     result = await store.client().eval(
         _ROUTE_CONNECTIONS, len(keys), *keys, _new_id(), int(settle * 1000)
     )

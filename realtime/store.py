@@ -188,26 +188,44 @@ async def forget_many(
         await pipe.execute()
 
 
+#: Connections (or presence entries) re-written per script call.
+BATCH = 500
+
+# KEYS: the registry key and the connection id key of each connection; ARGV[1]
+# the expiry in seconds, then id, hub, user, owner, transport per connection.
+_REGISTER_MANY = """
+for i = 1, #KEYS / 2 do
+  local a = 1 + (i - 1) * 5
+  redis.call('HSET', KEYS[2 * i - 1], 'id', ARGV[a + 1], 'hub', ARGV[a + 2],
+             'user', ARGV[a + 3], 'owner', ARGV[a + 4], 'transport', ARGV[a + 5])
+  redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[1])
+  redis.call('SET', KEYS[2 * i], ARGV[a + 4], 'EX', ARGV[1])
+end
+return 1
+"""
+
+
+def _batches(items: Iterable, size: int = BATCH) -> Iterable[list]:
+    items = list(items)
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
 async def refresh_registrations(
     entries: Iterable[Registration], tokens: Iterable[str], ttl: float
 ) -> None:
-    """Re-write the registry entries of live connections (survives a Redis restart)."""
+    """Re-write the registry entries of live connections (survives a Redis restart).
+
+    A script call per BATCH connections: a rebuild of thousands of entries
+    costs a few commands to encode, not thousands.
+    """
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
-        for entry, token in zip(entries, tokens, strict=True):
-            name = key("conn", _secret(token))
-            pipe.hset(
-                name,
-                mapping={
-                    "id": entry.connection_id,
-                    "hub": entry.hub,
-                    "user": entry.user_id,
-                    "owner": entry.owner,
-                    "transport": entry.transport,
-                },
-            )
-            pipe.expire(name, int(ttl) + 1)
-            pipe.set(key("cid", entry.connection_id), entry.owner, ex=int(ttl) + 1)
+        for batch in _batches(zip(entries, tokens, strict=True)):
+            keys, values = [], []
+            for e, token in batch:
+                keys += [key("conn", _secret(token)), key("cid", e.connection_id)]
+                values += [e.connection_id, e.hub, e.user_id, e.owner, e.transport]
+            pipe.eval(_REGISTER_MANY, len(keys), *keys, int(ttl) + 1, *values)
         await pipe.execute()
 
 
@@ -278,11 +296,16 @@ async def group_processes(group: str) -> list[str]:
 
 # Presence ------------------------------------------------------------------
 
+# KEYS[1] the online set, then a user's presence key per entry; ARGV[1] the
+# expiry score, ARGV[2] the key expiry in seconds, then member, user per entry.
 _PRESENCE_ADD = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-redis.call('ZADD', KEYS[2], top[2], ARGV[3])
+for i = 2, #KEYS do
+  local a = 1 + (i - 1) * 2
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[a])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+  local top = redis.call('ZREVRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[1], top[2], ARGV[a + 1])
+end
 return 1
 """
 
@@ -299,9 +322,10 @@ return 1
 """
 
 
-def _presence_args(user_id: str, member: str, ttl: float, now: float) -> tuple:
-    return (_PRESENCE_ADD, 2, key("presence", user_id), key("online"), member, now + ttl,
-            user_id, int(ttl) + 1)  # fmt: skip
+def _presence_args(entries: list[tuple[str, str]], ttl: float, now: float) -> tuple:
+    keys = [key("online"), *(key("presence", user_id) for user_id, _ in entries)]
+    values = [v for user_id, member in entries for v in (member, user_id)]
+    return (_PRESENCE_ADD, len(keys), *keys, now + ttl, int(ttl) + 1, *values)
 
 
 def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
@@ -310,7 +334,7 @@ def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
 
 async def presence_add(user_id: str, member: str, ttl: float) -> None:
     """Add a connection (`hub|connection_id`) to a user's presence."""
-    await client().eval(*_presence_args(user_id, member, ttl, time.time()))
+    await client().eval(*_presence_args([(user_id, member)], ttl, time.time()))
 
 
 async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> None:
@@ -318,8 +342,8 @@ async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> No
     now = time.time()
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
-        for user_id, member in entries:
-            pipe.eval(*_presence_args(user_id, member, ttl, now))
+        for batch in _batches(entries):
+            pipe.eval(*_presence_args(batch, ttl, now))
         await pipe.execute()
 
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 
 from tests.live import ROOT, LiveStack
@@ -162,12 +163,24 @@ def database_state(live: LiveStack, username: str, order_id: int) -> dict:
         "    'unread': Notification.objects.unread_for(user).count(),\n"
         "    'ids': list(Notification.objects.filter(recipient=user)\n"
         "                .values_list('pk', flat=True)),\n"
-        "    'pending': Notification.objects.pending().count(),\n"
-        "    'unpublished': Order.objects.unpublished().count(),\n"
+        "    'pending': Notification.objects.pending().filter(recipient=user).count(),\n"
+        f"    'unpublished': Order.objects.unpublished().filter(pk={order_id}).count(),\n"
         f"    'status': Order.objects.get(pk={order_id}).status,\n"
         "}))"
     )
     return json.loads(output.strip().splitlines()[-1])
+
+
+async def converge(
+    watchers: list[Watcher], live: LiveStack, username: str, order_id: int, timeout: float
+) -> dict:
+    """Wait until every client shows the database's state; return that state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await asyncio.to_thread(database_state, live, username, order_id)
+        if all(w.matches(state) for w in watchers) or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.5)
 
 
 def when_redis_answers(live: LiveStack, code: str) -> subprocess.Popen:

@@ -21,7 +21,7 @@ from tests.live import LiveStack, fetch_access_token
 from tests.restart_kit import (
     Watcher,
     change_status_code,
-    database_state,
+    converge,
     notify_code,
     when_redis_answers,
 )
@@ -30,16 +30,6 @@ pytestmark = pytest.mark.e2e
 
 USER, PASSWORD = "alice", "alice-pass-1"
 CLIENTS = 3
-
-
-async def converge(watchers: list[Watcher], live: LiveStack, order_id: int, timeout: float):
-    """Wait until every client shows the database's state; return that state."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await asyncio.to_thread(database_state, live, USER, order_id)
-        if all(w.matches(state) for w in watchers) or time.monotonic() > deadline:
-            return state
-        await asyncio.sleep(0.5)
 
 
 @pytest.mark.parametrize("appendonly", [False, True], ids=["restarts-empty", "appendonly"])
@@ -68,7 +58,7 @@ async def test_open_clients_match_the_database_after_redis_is_killed_and_restart
         await asyncio.sleep(conf.get().REGISTRY_SETTLE)
         watchers = [await Watcher.open(live.url, token, order_id) for _ in range(CLIENTS)]
         await asyncio.to_thread(live.shell, notify_code(USER, 1, "Before"))
-        before = await converge(watchers, live, order_id, timeout=20)
+        before = await converge(watchers, live, USER, order_id, timeout=20)
         assert all(w.matches(before) for w in watchers), (
             before,
             [(w.unread, w.status, w.known) for w in watchers],
@@ -105,7 +95,7 @@ async def test_open_clients_match_the_database_after_redis_is_killed_and_restart
         )
         # run_notifier's next batch: whatever the first one had to leave pending.
         await asyncio.to_thread(live.manage, "run_notifier", "--once")
-        final = await converge(watchers, live, order_id, timeout=30)
+        final = await converge(watchers, live, USER, order_id, timeout=30)
         await asyncio.sleep(1.0)  # a repeat, if any, has arrived by now
         log = live.log()
         still_open = [w.open_sockets for w in watchers]

@@ -43,6 +43,23 @@ async def test_a_settled_epoch_routes_many_groups_in_one_call_and_prunes_dead_pr
     assert await store.client().smembers(store.key("group", "g2")) == {b"proc-a"}
 
 
+async def test_a_process_rebuilding_its_registry_holds_sends_back_until_it_is_done():
+    await epoch.reset(age=SETTLE)
+    await epoch.hold("proc-a", 60)
+    assert await epoch.route_groups(["g"], SETTLE) is None
+    assert await epoch.route_connections(["c"], SETTLE) is None
+    await epoch.release("proc-a")
+    assert await epoch.route_groups(["g"], SETTLE) == [[]]
+
+
+async def test_the_hold_of_a_process_that_died_mid_rebuild_ends_by_itself():
+    await epoch.reset(age=SETTLE)
+    await epoch.hold("proc-dead", 1)
+    assert await epoch.route_groups(["g"], SETTLE) is None
+    await asyncio.sleep(1.1)
+    assert await epoch.route_groups(["g"], SETTLE) == [[]]
+
+
 async def test_deliver_refuses_while_the_epoch_is_young_and_counts_no_members_as_success_after():
     await flush()
     with pytest.raises(DeliveryError, match="registry is being rebuilt"):
@@ -57,6 +74,7 @@ async def test_deliver_refuses_while_the_epoch_is_young_and_counts_no_members_as
 def test_registry_settle_must_cover_two_checks():
     with pytest.raises(Exception, match="REGISTRY_SETTLE"):
         conf.load({"REGISTRY_CHECK_INTERVAL": 1.0, "REGISTRY_SETTLE": 1.5})
+    assert conf.load({"REGISTRY_CHECK_INTERVAL": 1.0, "REGISTRY_SETTLE": 2}).REGISTRY_SETTLE == 2.0
 
 
 @pytest.mark.django_db(transaction=True)
