@@ -304,6 +304,7 @@ class Backplane:
         if current == self.epoch and not self._registry_lost:
             return False
         started = time.monotonic()
+        await store.drop_idle_connections()
         # Sends wait while this runs; a rebuild that fails keeps holding them
         # (until PRESENCE_TTL) and is tried again at the next check.
         await epoch.hold(self.channel, conf.get().PRESENCE_TTL)

@@ -457,6 +457,12 @@ async def unlock(name: str, token: str) -> None:
     await client().delete(key("lock", name, _secret(token)))
 
 
+async def drop_idle_connections() -> None:
+    """Close the pool's idle connections: after Redis restarted, all are dead
+    (and a dead one can fail a command even through the retries)."""
+    await client().connection_pool.disconnect(inuse_connections=False)
+
+
 async def ping() -> bool:
     """Return whether Redis answers."""
     return bool(await client().ping())
