@@ -19,8 +19,12 @@ Part of the store layer: every key is built by ``store.key``.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from realtime import store
 
@@ -109,6 +113,22 @@ def _new_id() -> str:
     return secrets.token_hex(8)
 
 
+_SHA = {
+    script: hashlib.sha1(script.encode()).hexdigest()
+    for script in (_ROUTE_GROUPS, _ROUTE_CONNECTIONS)
+}
+
+
+async def _run(script: str, keys: list[str], *args: Any) -> Any:
+    # EVALSHA on the hot path: the script text is sent only when Redis does
+    # not know it yet (first use, or after a restart).
+    redis = store.client()
+    try:
+        return await redis.evalsha(_SHA[script], len(keys), *keys, *args)
+    except NoScriptError:
+        return await redis.eval(script, len(keys), *keys, *args)
+
+
 async def current() -> str:
     """Return the registry epoch, creating it when Redis has none."""
     raw = await store.client().eval(_CURRENT, 1, store.key("epoch"), _new_id())
@@ -141,9 +161,7 @@ def _gate_keys() -> list[str]:
 async def route_groups(groups: Sequence[str], settle: float) -> list[list[str]] | None:
     """Return the live processes of each group, or None while the epoch is unsettled."""
     keys = [*_gate_keys(), *(store.key("group", g) for g in groups)]
-    result = await store.client().eval(
-        _ROUTE_GROUPS, len(keys), *keys, _new_id(), int(settle * 1000), store.key("proc", "")
-    )
+    result = await _run(_ROUTE_GROUPS, keys, _new_id(), int(settle * 1000), store.key("proc", ""))
     if int(result[0]) != 1:
         return None
     return [[m.decode() for m in live] for live in result[1:]]
@@ -153,9 +171,7 @@ async def route_connections(connection_ids: Sequence[str], settle: float) -> lis
     """Return the owning process of each connection ('' if unknown), or None while
     the epoch is unsettled."""
     keys = [*_gate_keys(), *(store.key("cid", c) for c in connection_ids)]
-    result = await store.client().eval(
-        _ROUTE_CONNECTIONS, len(keys), *keys, _new_id(), int(settle * 1000)
-    )
+    result = await _run(_ROUTE_CONNECTIONS, keys, _new_id(), int(settle * 1000))
     if int(result[0]) != 1:
         return None
     return [owner.decode() for owner in result[1:]]

@@ -37,6 +37,8 @@ class Watcher:
         self.order_id = order_id
         self.caught_up: set[int] = set()
         self.resyncs = 0
+        #: When the last catch-up after a Resync was done (monotonic clock).
+        self.caught_up_at: float | None = None
         self.errors: list[str] = []
         self._tasks: list[asyncio.Task] = []
 
@@ -66,6 +68,7 @@ class Watcher:
             self.resyncs += 1
             try:
                 await self.catch_up()
+                self.caught_up_at = time.monotonic()
             except Exception as exc:
                 self.errors.append(repr(exc))
 
@@ -178,9 +181,14 @@ async def converge(
     deadline = time.monotonic() + timeout
     while True:
         state = await asyncio.to_thread(database_state, live, username, order_id)
-        if all(w.matches(state) for w in watchers) or time.monotonic() > deadline:
+        # Reading the database takes a process start: poll the clients between.
+        until = min(deadline, time.monotonic() + 5)
+        while time.monotonic() < until:
+            if all(w.matches(state) for w in watchers):
+                return state
+            await asyncio.sleep(0.05)
+        if time.monotonic() >= deadline:
             return state
-        await asyncio.sleep(0.5)
 
 
 def when_redis_answers(live: LiveStack, code: str) -> subprocess.Popen:
