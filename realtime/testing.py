@@ -14,9 +14,9 @@ import itertools
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from realtime import conf, epoch
@@ -44,9 +44,11 @@ def settle_registry() -> None:
     """
 
     async def settle() -> None:
-        await epoch.reset(age=2 * conf.get().REGISTRY_SETTLE, keep_older=True)
+        await epoch.reset(age=conf.get().REGISTRY_SETTLE, keep_older=True)
 
-    async_to_sync(settle)()
+    # A thread of its own: the caller's thread may run an event loop (Playwright).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, settle()).result()
 
 
 class HubCommunicator:
