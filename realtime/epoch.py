@@ -19,8 +19,10 @@ Part of the store layer: every key is built by ``store.key``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -175,3 +177,13 @@ async def route_connections(connection_ids: Sequence[str], settle: float) -> lis
     if int(result[0]) != 1:
         return None
     return [owner.decode() for owner in result[1:]]
+
+
+async def wait_settled(settle: float, timeout: float) -> bool:
+    """Wait until sends would trust the registry (tools that start on a fresh Redis)."""
+    deadline = time.monotonic() + timeout
+    while await route_groups([], settle) is None:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

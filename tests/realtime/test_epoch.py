@@ -133,3 +133,9 @@ async def test_a_failed_refresh_is_retried_at_the_next_sweep(monkeypatch):
         with pytest.raises(RedisConnectionError):
             await backplane.sweep_once()
     assert len(calls) == 2
+
+
+async def test_tools_on_a_fresh_redis_can_wait_for_the_epoch_to_settle():
+    await flush()
+    assert await epoch.wait_settled(0.3, timeout=5) is True
+    assert await epoch.route_groups(["g"], 0.3) == [[]]
