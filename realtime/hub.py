@@ -4,8 +4,8 @@ The naming rule: every public ``async def`` (or async generator, for a
 server-to-client stream) defined on a Hub subclass is a hub method. Its target
 is the PascalCase form of its name (``mark_as_read`` answers ``MarkAsRead``),
 matched case-insensitively as ASP.NET Core does. ``_private`` names, the base
-class API and the ``on_connected`` / ``on_disconnected`` hooks are never
-exposed; ``@hub_method("Name")`` overrides a target, like ``[HubMethodName]``.
+class API and the ``on_connected`` / ``on_disconnected`` / ``on_resync`` hooks
+are never exposed; ``@hub_method("Name")`` overrides a target, like ``[HubMethodName]``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ registry (token -> connection id, hub, user, owning process), which process
 holds members of which group, presence (user -> connections, with expiry),
 long-poll buffers and per-connection locks. Every operation is atomic on the
 Redis side (one command, MULTI, or a Lua script); nothing reads a value,
-changes it in Python and writes it back.
+changes it in Python and writes it back. The registry epoch and the
+send-time lookups behind it are in ``realtime.epoch``, with keys from here.
 """
 
 from __future__ import annotations
@@ -259,19 +260,7 @@ async def process_gone(process: str) -> None:
 
 
 # Groups: which processes hold local members --------------------------------
-
-_LIVE_MEMBERS = """
-local members = redis.call('SMEMBERS', KEYS[1])
-local live = {}
-for _, m in ipairs(members) do
-  if redis.call('EXISTS', ARGV[1] .. m) == 1 then
-    table.insert(live, m)
-  else
-    redis.call('SREM', KEYS[1], m)
-  end
-end
-return live
-"""
+# (senders look them up through realtime.epoch, behind the registry epoch)
 
 
 async def add_to_group(group: str, process: str) -> None:
@@ -286,12 +275,6 @@ async def add_to_groups(groups: Iterable[str], process: str) -> None:
         for group in groups:
             pipe.sadd(key("group", group), process)
         await pipe.execute()
-
-
-async def group_processes(group: str) -> list[str]:
-    """Return the live processes holding members of `group` (prunes dead ones)."""
-    live = await client().eval(_LIVE_MEMBERS, 1, key("group", group), key("proc", ""))
-    return [m.decode() for m in live]
 
 
 # Presence ------------------------------------------------------------------
