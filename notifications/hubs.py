@@ -39,8 +39,8 @@ class NotificationHub(AuthenticatedHub):
         what it missed with GetNotifications(afterId) rather than the server
         sending every recent notification again.
         """
-        unread = await Notification.objects.unread_for(self.user).acount()
         await self.clients.caller.send(RESYNC)
+        unread = await Notification.objects.unread_for(self.user).acount()
         await self.clients.caller.send(UNREAD_COUNT_UPDATED, unread)
 
     async def mark_as_read(self, notification_id: int) -> None:

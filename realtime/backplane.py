@@ -328,18 +328,21 @@ class Backplane:
         return True
 
     async def _resync(self, connections: list[Connection]) -> None:
-        batch = conf.get().FANOUT_BATCH
-        for count, connection in enumerate(connections, 1):
-            hub = connection.hub
-            if hub is not None and connection.state == OPEN:
+        # Concurrently, a bounded number at a time: a hook that reads the
+        # database waits for the database thread, and the rest go on meanwhile.
+        limit = asyncio.Semaphore(conf.get().FANOUT_BATCH)
+
+        async def resync(connection: Connection) -> None:
+            async with limit:
+                hub = connection.hub
+                if hub is None or connection.state != OPEN:
+                    return
                 try:
                     await hub.on_resync()
-                except asyncio.CancelledError:
-                    raise
                 except Exception:
                     logger.exception("on_resync failed for %s", connection.connection_id)
-            if count % batch == 0:
-                await asyncio.sleep(0)
+
+        await asyncio.gather(*(resync(c) for c in connections))
 
     async def drain(self, reason: str | None = None) -> None:
         """Close every local connection with allowReconnect (graceful shutdown)."""
