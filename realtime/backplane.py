@@ -43,8 +43,10 @@ class Backplane:
         self.departures: Departures | None = None
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
-        #: The registry epoch this process last registered everything under.
+        #: The registry epoch this process last registered everything under,
+        #: and the run id of the Redis server it did so on.
         self.epoch: str | None = None
+        self.server: str | None = None
         self._registry_lost = False
         self._resync_task: asyncio.Task | None = None
 
@@ -52,7 +54,7 @@ class Backplane:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
-        self.epoch = await epoch.current()
+        self.epoch, self.server = await epoch.current()
         self.departures = Departures(self.channel, self.groups.__contains__)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -291,17 +293,19 @@ class Backplane:
                 self._registry_lost = True
 
     async def check_registry(self) -> bool:
-        """Re-register everything when Redis has a new registry epoch (or after an
-        outage); return whether it did.
+        """Re-register everything when Redis has a new registry epoch, is another
+        server, or answers again after an outage; return whether it did.
 
-        A new epoch means Redis lost the registry (restarted empty, failed
-        over, flushed): after the rebuild every local connection's hub runs
-        `on_resync`, because messages waiting in this process's channel were
-        lost with it. The same epoch after an outage (Redis came back with its
-        data) re-registers without a resync: nothing was lost.
+        A new epoch means Redis lost the registry (restarted empty, flushed,
+        failed over to an empty replica). Another server with the same epoch
+        came back with its data (append-only file, a failover), possibly
+        without its last writes. Either way messages waiting for this process
+        may be gone, so after the rebuild every local connection's hub runs
+        `on_resync`. The same server after failed checks (a network blip)
+        re-registers without a resync: it lost nothing.
         """
-        current = await epoch.current()
-        if current == self.epoch and not self._registry_lost:
+        current, server = await epoch.current()
+        if (current, server) == (self.epoch, self.server) and not self._registry_lost:
             return False
         started = time.monotonic()
         await store.drop_idle_connections()
@@ -310,12 +314,18 @@ class Backplane:
         await epoch.hold(self.channel, conf.get().PRESENCE_TTL)
         await self.register_everything()
         await epoch.release(self.channel)
-        renewed = current != self.epoch
-        self.epoch, self._registry_lost = current, False
+        if current != self.epoch:
+            cause = "rebuilt for a new epoch"
+        elif server != self.server:
+            cause = "rebuilt on a restarted Redis server"
+        else:
+            cause = "refreshed after an outage"
+        renewed = (current, server) != (self.epoch, self.server)
+        self.epoch, self.server, self._registry_lost = current, server, False
         metrics.increment("registry_rebuilds")
         logger.warning(
             "registry %s: %d connections, %d groups re-registered in %.0f ms",
-            "rebuilt for a new epoch" if renewed else "refreshed after an outage",
+            cause,
             len(self.connections),
             len(self.groups),
             (time.monotonic() - started) * 1000,

@@ -83,7 +83,9 @@ return out
 """
 )
 
-_CURRENT = _GATE + "return epoch"
+# Also the server's run_id, which changes with every start of Redis (a
+# restart that kept its data, a failover), while the epoch does not.
+_CURRENT = _GATE + "return {epoch, string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')}"
 
 # ARGV: new id, age in ms, "1" to keep an epoch at least that old. Replaces
 # the epoch with one created `age` ago (tests, tools).
@@ -131,10 +133,11 @@ async def _run(script: str, keys: list[str], *args: Any) -> Any:
         return await redis.eval(script, len(keys), *keys, *args)
 
 
-async def current() -> str:
-    """Return the registry epoch, creating it when Redis has none."""
-    raw = await store.client().eval(_CURRENT, 1, store.key("epoch"), _new_id())
-    return raw.decode()
+async def current() -> tuple[str, str]:
+    """Return the registry epoch (creating it when Redis has none) and the run id
+    of the Redis server that answered."""
+    epoch, server = await store.client().eval(_CURRENT, 1, store.key("epoch"), _new_id())
+    return epoch.decode(), server.decode()
 
 
 async def reset(*, age: float = 0.0, keep_older: bool = False) -> str:
