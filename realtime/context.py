@@ -152,8 +152,12 @@ async def discard_users(namespace: str, name: str, user_ids: Iterable[object]) -
     message = {"type": DISCARD, "g": group, "u": [str(u) for u in user_ids]}
     layer = get_channel_layer()
     try:
-        processes = await store.group_processes(group)
-        told = [await _send(layer, process, message, DISCARD) for process in processes]
+        routes = await epoch.route_groups([group], conf.get().REGISTRY_SETTLE)
+        if routes is None:
+            raise DeliveryError(
+                f"Could not leave {name}: the registry is being rebuilt after a Redis restart."
+            )
+        told = [await _send(layer, process, message, DISCARD) for process in routes[0]]
     except (RedisError, OSError) as exc:
         raise DeliveryError(f"Could not leave {name}: Redis is unavailable.") from exc
     if not all(told):
