@@ -14,10 +14,13 @@ from websockets.exceptions import InvalidStatus
 from tests.e2e.wire import (
     CUSTOMER,
     HANDSHAKE,
+    JSON_PING,
+    MESSAGEPACK_PING,
     Records,
     assert_closed,
     invocation,
     negotiate,
+    pinging,
     ws_url,
 )
 from tests.live import fetch_access_token
@@ -297,10 +300,12 @@ async def test_group_broadcasts_arrive_whole_in_both_encodings(live):
         assert (await _next_messagepack(binary_ws))[:3] == [3, {}, "1"]
 
         for size in (10, 70_000):
-            live.shell(
-                "from realtime import hub_context\n"
-                f"hub_context('echohub').group('wide').send('Wide', 'é' * {size}, {size})"
-            )
+            async with pinging((text_ws, JSON_PING), (binary_ws, MESSAGEPACK_PING)):
+                await asyncio.to_thread(
+                    live.shell,
+                    "from realtime import hub_context\n"
+                    f"hub_context('echohub').group('wide').send('Wide', 'é' * {size}, {size})",
+                )
             event = await text.next_not_ping(timeout=10)
             assert event == {"type": 1, "target": "Wide", "arguments": ["é" * size, size]}
             assert (await _next_messagepack(binary_ws))[3:5] == ["Wide", ["é" * size, size]]
