@@ -40,9 +40,14 @@ def free_port() -> int:
 class EmbeddedRedis:
     """Start, ping and stop one redis-server process on 127.0.0.1."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, *, appendonly: bool = False
+    ) -> None:
         self.directory = Path(directory).resolve()
         self.port = port or free_port()
+        #: Keep every write in an append-only file (fsync always) and load it
+        #: on start: a Redis that comes back with its data.
+        self.appendonly = appendonly
         self.process: subprocess.Popen | None = None
 
     @property
@@ -64,7 +69,9 @@ class EmbeddedRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--loglevel",
                 "warning",
                 "--logfile",
@@ -86,6 +93,13 @@ class EmbeddedRedis:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def kill(self) -> None:
+        """End the server this object started with SIGKILL (a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
 
     def stop(self) -> None:
         """Stop the server this object started (by its PID only)."""

@@ -10,6 +10,9 @@ HUB = "notifications"
 RECEIVE_NOTIFICATION = "ReceiveNotification"
 NOTIFICATION_READ = "NotificationRead"
 UNREAD_COUNT_UPDATED = "UnreadCountUpdated"
+#: Events to this connection may have been lost (Redis restarted empty):
+#: call GetNotifications(afterId) as after a reconnect.
+RESYNC = "Resync"
 
 STAFF_GROUP = "staff"
 

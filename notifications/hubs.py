@@ -3,7 +3,7 @@
 from channels.db import database_sync_to_async
 
 from notifications import events, payloads, services
-from notifications.events import STAFF_GROUP, UNREAD_COUNT_UPDATED, topic_group
+from notifications.events import RESYNC, STAFF_GROUP, UNREAD_COUNT_UPDATED, topic_group
 from notifications.models import Notification, Topic
 from realtime import AuthenticatedHub, HubException, presence
 
@@ -30,6 +30,17 @@ class NotificationHub(AuthenticatedHub):
         slugs, unread = await _subscriptions_and_unread(self.user)
         for slug in slugs:
             await self.groups.add(topic_group(slug))
+        await self.clients.caller.send(UNREAD_COUNT_UPDATED, unread)
+
+    async def on_resync(self) -> None:
+        """Events may have been lost: send the unread count, and ask for a catch-up.
+
+        Only the client knows the newest notification it holds, so it pulls
+        what it missed with GetNotifications(afterId) rather than the server
+        sending every recent notification again.
+        """
+        await self.clients.caller.send(RESYNC)
+        unread = await Notification.objects.unread_for(self.user).acount()
         await self.clients.caller.send(UNREAD_COUNT_UPDATED, unread)
 
     async def mark_as_read(self, notification_id: int) -> None:

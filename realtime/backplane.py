@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, metrics, revocation, shutdown, store
+from realtime import conf, epoch, metrics, revocation, shutdown, store
+from realtime.connection import OPEN
 from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
 from realtime.transports import activity
@@ -47,17 +48,25 @@ class Backplane:
         self.departures: Departures | None = None
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
+        #: The registry epoch this process last registered everything under,
+        #: and the run id of the Redis server it did so on.
+        self.epoch: str | None = None
+        self.server: str | None = None
+        self._registry_lost = False
+        self._resync_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
         await store.mark_alive(self.channel, ALIVE_TTL)
+        self.epoch, self.server = await epoch.current()
         self.departures = Departures(self.channel, self.groups.__contains__)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receive()),
             loop.create_task(self._sweep()),
+            loop.create_task(self._watch_registry()),
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
             loop.create_task(self._mark_alive()),
@@ -67,9 +76,10 @@ class Backplane:
 
     async def stop(self) -> None:
         """Stop the background tasks (tests and shutdown)."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *filter(None, [self._resync_task])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         await self.flush_departures()
         await self.layer.close_pools()
@@ -146,7 +156,9 @@ class Backplane:
                 logger.warning("backplane receive failed; retrying", exc_info=True)
                 metrics.increment("backplane_errors")
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                # Capped low: after a Redis outage, what waits in this
+                # process's channel goes out within a second.
+                backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.1
             try:
@@ -255,19 +267,100 @@ class Backplane:
         await activity.refresh(self.connections.values(), now)
         for connection in list(self.connections.values()):
             await connection.tick(now)
-        settings = conf.get()
-        if now - self._refreshed < settings.PRESENCE_TTL / 3:
+        if now - self._refreshed < conf.get().PRESENCE_TTL / 3:
             return
+        await self.register_everything()
+        # Only after success: a failed refresh is retried at the next sweep.
         self._refreshed = now
-        await store.heartbeat(self.channel, settings.PRESENCE_TTL)
+
+    async def register_everything(self) -> None:
+        """Write this process's heartbeat, registry, presence and groups to Redis."""
+        ttl = conf.get().PRESENCE_TTL
+        await store.heartbeat(self.channel, ttl)
         live = list(self.connections.values())
-        await store.refresh_registrations(
-            [c.registration() for c in live], [c.token for c in live], settings.PRESENCE_TTL
-        )
-        await store.presence_refresh(
-            ((c.user_id, c.presence_member) for c in live if c.user_id), settings.PRESENCE_TTL
-        )
         await store.add_to_groups(list(self.groups), self.channel)
+        await store.refresh_registrations(
+            [c.registration() for c in live], [c.token for c in live], ttl
+        )
+        users = [(c.user_id, c.presence_member) for c in live if c.user_id]
+        await store.presence_refresh(users, ttl)
+
+    # The registry epoch --------------------------------------------------------
+
+    async def _watch_registry(self) -> None:
+        period = conf.get().REGISTRY_CHECK_INTERVAL
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.check_registry()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if not self._registry_lost:
+                    logger.warning("registry check failed: %s; retrying", type(exc).__name__)
+                self._registry_lost = True
+
+    async def check_registry(self) -> bool:
+        """Re-register everything when Redis has a new registry epoch, is another
+        server, or answers again after an outage; return whether it did.
+
+        A new epoch means Redis lost the registry (restarted empty, flushed,
+        failed over to an empty replica). Another server with the same epoch
+        came back with its data (append-only file, a failover), possibly
+        without its last writes. Either way messages waiting for this process
+        may be gone, so after the rebuild every local connection's hub runs
+        `on_resync`. The same server after failed checks (a network blip)
+        re-registers without a resync: it lost nothing.
+        """
+        current, server = await epoch.current()
+        if (current, server) == (self.epoch, self.server) and not self._registry_lost:
+            return False
+        started = time.monotonic()
+        await store.drop_idle_connections()
+        # Sends wait while this runs; a rebuild that fails keeps holding them
+        # (until PRESENCE_TTL) and is tried again at the next check.
+        await epoch.hold(self.channel, conf.get().PRESENCE_TTL)
+        await self.register_everything()
+        await epoch.release(self.channel)
+        if current != self.epoch:
+            cause = "rebuilt for a new epoch"
+        elif server != self.server:
+            cause = "rebuilt on a restarted Redis server"
+        else:
+            cause = "refreshed after an outage"
+        renewed = (current, server) != (self.epoch, self.server)
+        self.epoch, self.server, self._registry_lost = current, server, False
+        metrics.increment("registry_rebuilds")
+        logger.warning(
+            "registry %s: %d connections, %d groups re-registered in %.0f ms",
+            cause,
+            len(self.connections),
+            len(self.groups),
+            (time.monotonic() - started) * 1000,
+        )
+        if renewed:
+            if self._resync_task is not None:
+                self._resync_task.cancel()
+            connections = list(self.connections.values())
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync(connections))
+        return True
+
+    async def _resync(self, connections: list[Connection]) -> None:
+        # Concurrently, a bounded number at a time: a hook that reads the
+        # database waits for the database thread, and the rest go on meanwhile.
+        limit = asyncio.Semaphore(conf.get().FANOUT_BATCH)
+
+        async def resync(connection: Connection) -> None:
+            async with limit:
+                hub = connection.hub
+                if hub is None or connection.state != OPEN:
+                    return
+                try:
+                    await hub.on_resync()
+                except Exception:
+                    logger.exception("on_resync failed for %s", connection.connection_id)
+
+        await asyncio.gather(*(resync(c) for c in connections))
 
     async def _mark_alive(self) -> None:
         # One SET per process per ALIVE_INTERVAL: a SIGKILLed process's

@@ -46,7 +46,7 @@ class CallerProxy:
 
 
 class HubClients:
-    """``self.clients`` of a hub: caller, group(s), user(s), connection, others."""
+    """``self.clients`` of a hub: ASP.NET Core's IHubCallerClients."""
 
     __slots__ = ("_connection", "_context")
 
@@ -73,20 +73,41 @@ class HubClients:
 
     def others_in_group(self, name: str) -> AsyncClientProxy:
         """Every connection in a group except the caller."""
-        return self._proxy(Audience("groups", (name,), (self._connection.connection_id,)))
+        return self.group_except(name, (self._connection.connection_id,))
+
+    def group_except(self, name: str, connection_ids: Iterable[str]) -> AsyncClientProxy:
+        """Every connection in a group but the given ones."""
+        return self._proxy(self._context.group_except(name, connection_ids)._audience)
 
     def user(self, user_id: object) -> AsyncClientProxy:
         """Every connection of a user."""
         return self._proxy(self._context.user(user_id)._audience)
 
+    def users(self, user_ids: Iterable[object]) -> AsyncClientProxy:
+        """Every connection of each user."""
+        return self._proxy(self._context.users(user_ids)._audience)
+
     def connection(self, connection_id: str) -> AsyncClientProxy:
         """One connection by id."""
         return self._proxy(self._context.connection(connection_id)._audience)
 
+    def clients(self, connection_ids: Iterable[str]) -> AsyncClientProxy:
+        """Each of the connections, by id."""
+        return self._proxy(self._context.clients(connection_ids)._audience)
+
     @property
     def all(self) -> AsyncClientProxy:
         """Every connection of the hub (only where the hub opts in)."""
-        return self._proxy(self._context.all._audience)
+        return self._proxy(self._context.everyone())
+
+    def all_except(self, connection_ids: Iterable[str]) -> AsyncClientProxy:
+        """Every connection of the hub but the given ones (where the hub opts in)."""
+        return self._proxy(self._context.everyone(connection_ids))
+
+    @property
+    def others(self) -> AsyncClientProxy:
+        """Every connection of the hub but the caller (where the hub opts in)."""
+        return self.all_except((self._connection.connection_id,))
 
 
 class GroupManager:

@@ -57,6 +57,13 @@ class RealtimeSettings:
     TOKEN_FAILURES_PER_USERNAME: int = 5
     TOKEN_FAILURES_PER_ADDRESS: int = 20
     TOKEN_FAILURE_WINDOW: float = 300.0
+    #: Seconds between a process's checks of the registry epoch (Redis restarted
+    #: empty, failed over or flushed: re-register everything at once).
+    REGISTRY_CHECK_INTERVAL: float = 0.5
+    #: Senders trust a new registry epoch only after this many seconds (at
+    #: least twice REGISTRY_CHECK_INTERVAL): until then a send raises
+    #: DeliveryError and the row stays pending.
+    REGISTRY_SETTLE: float = 2.0
 
 
 _cache: RealtimeSettings | None = None
@@ -86,7 +93,14 @@ def load(raw: dict) -> RealtimeSettings:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ImproperlyConfigured(f"REALTIME has unknown keys: {', '.join(unknown)}")
-    return RealtimeSettings(**{k: _coerce(k, v, known[k]) for k, v in raw.items()})
+    loaded = RealtimeSettings(**{k: _coerce(k, v, known[k]) for k, v in raw.items()})
+    if loaded.REGISTRY_SETTLE < 2 * loaded.REGISTRY_CHECK_INTERVAL:
+        raise ImproperlyConfigured(
+            "REALTIME['REGISTRY_SETTLE'] must be at least twice "
+            f"REGISTRY_CHECK_INTERVAL ({loaded.REGISTRY_CHECK_INTERVAL!r}), "
+            f"got {loaded.REGISTRY_SETTLE!r}"
+        )
+    return loaded
 
 
 def get() -> RealtimeSettings:

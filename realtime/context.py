@@ -21,7 +21,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
-from realtime import metrics, store
+from realtime import conf, epoch, metrics
 from realtime.protocol import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -77,33 +77,55 @@ async def _send(layer: Any, process: str, message: dict, target: str) -> bool:
     return True
 
 
+class RegistryUnsettled(Exception):
+    """The registry epoch is new: server processes may still be re-registering."""
+
+
+async def _route(namespace: str, audience: Audience) -> tuple[str, str, dict[str, list[str]]]:
+    # One round trip: the registry epoch's check and the lookup in one script.
+    settle = conf.get().REGISTRY_SETTLE
+    batches: dict[str, list[str]] = {}
+    if audience.kind == "connections":
+        owners = await epoch.route_connections(audience.names, settle)
+        if owners is None:
+            raise RegistryUnsettled
+        for connection_id, owner in zip(audience.names, owners, strict=True):
+            if owner:
+                batches.setdefault(owner, []).append(connection_id)
+        return "rt.conn", "cs", batches
+    groups = [layer_group_name(namespace, name) for name in audience.names]
+    routes = await epoch.route_groups(groups, settle)
+    if routes is None:
+        raise RegistryUnsettled
+    for group, processes in zip(groups, routes, strict=True):
+        for process in processes:
+            batches.setdefault(process, []).append(group)
+    return "rt.groups", "gs", batches
+
+
 async def deliver(namespace: str, audience: Audience, target: str, arguments: Iterable[Any]) -> int:
     """Send a client event to an audience; return how many processes got it.
 
-    Raise DeliveryError when Redis cannot be reached or a process's channel
-    is full, after trying every process, so the caller can keep its record
-    pending and retry.
+    Raise DeliveryError when Redis cannot be reached, when its registry may
+    be incomplete (a new epoch: Redis restarted empty, failed over or was
+    flushed, and the server processes are re-registering), or when a
+    process's channel is full, after trying every process, so the caller
+    can keep its record pending and retry.
     """
     frames = encode_frames(target, arguments)
     layer = get_channel_layer()
-    batches: dict[str, list[str]] = {}
     try:
-        if audience.kind == "connections":
-            for connection_id in audience.names:
-                owner = await store.owner_of(connection_id)
-                if owner:
-                    batches.setdefault(owner, []).append(connection_id)
-            kind, key = "rt.conn", "cs"
-        else:
-            for name in audience.names:
-                group = layer_group_name(namespace, name)
-                for process in await store.group_processes(group):
-                    batches.setdefault(process, []).append(group)
-            kind, key = "rt.groups", "gs"
+        kind, key, batches = await _route(namespace, audience)
         delivered = 0
         for process, names in batches.items():
             message = {"type": kind, key: names, "f": frames, "x": list(audience.exclude)}
             delivered += await _send(layer, process, message, target)
+    except RegistryUnsettled:
+        metrics.increment("send_failures")
+        logger.warning("could not send %s: the registry is being rebuilt (new epoch)", target)
+        raise DeliveryError(
+            f"Could not send {target}: the registry is being rebuilt after a Redis restart."
+        ) from None
     except (RedisError, OSError) as exc:
         metrics.increment("send_failures")
         logger.warning("could not send %s: Redis unavailable (%s)", target, type(exc).__name__)
@@ -130,8 +152,12 @@ async def discard_users(namespace: str, name: str, user_ids: Iterable[object]) -
     message = {"type": DISCARD, "g": group, "u": [str(u) for u in user_ids]}
     layer = get_channel_layer()
     try:
-        processes = await store.group_processes(group)
-        told = [await _send(layer, process, message, DISCARD) for process in processes]
+        routes = await epoch.route_groups([group], conf.get().REGISTRY_SETTLE)
+        if routes is None:
+            raise DeliveryError(
+                f"Could not leave {name}: the registry is being rebuilt after a Redis restart."
+            )
+        told = [await _send(layer, process, message, DISCARD) for process in routes[0]]
     except (RedisError, OSError) as exc:
         raise DeliveryError(f"Could not leave {name}: Redis is unavailable.") from exc
     if not all(told):
@@ -192,15 +218,31 @@ class HubContext:
         """
         return async_to_sync(discard_users)(self.namespace, name, user_ids)
 
-    @property
-    def all(self) -> ClientProxy:
-        """Every connection of the hub: only for hubs that opt in."""
+    def clients(self, connection_ids: Iterable[str]) -> ClientProxy:
+        """Each of the connections, by public id (``Clients.Clients``)."""
+        return ClientProxy(self.namespace, Audience("connections", tuple(connection_ids)))
+
+    def group_except(self, name: str, connection_ids: Iterable[str]) -> ClientProxy:
+        """Every connection in the group but the given ones (``GroupExcept``)."""
+        return ClientProxy(self.namespace, Audience("groups", (name,), tuple(connection_ids)))
+
+    def everyone(self, exclude: Iterable[str] = ()) -> Audience:
+        """Return the whole hub as an audience; raise unless the hub opts in."""
         if not self._allow_all:
             raise PermissionError(
                 f"Hub {self.namespace!r} does not allow broadcasts to all clients; "
                 "set allow_broadcast_to_all = True or send to a group."
             )
-        return ClientProxy(self.namespace, Audience("groups", (ALL,)))
+        return Audience("groups", (ALL,), tuple(exclude))
+
+    @property
+    def all(self) -> ClientProxy:
+        """Every connection of the hub: only for hubs that opt in."""
+        return ClientProxy(self.namespace, self.everyone())
+
+    def all_except(self, connection_ids: Iterable[str]) -> ClientProxy:
+        """Every connection of the hub but the given ones (``AllExcept``; opt-in)."""
+        return ClientProxy(self.namespace, self.everyone(connection_ids))
 
 
 def hub_context(hub: type[Hub] | str) -> HubContext:

@@ -4,8 +4,8 @@ The naming rule: every public ``async def`` (or async generator, for a
 server-to-client stream) defined on a Hub subclass is a hub method. Its target
 is the PascalCase form of its name (``mark_as_read`` answers ``MarkAsRead``),
 matched case-insensitively as ASP.NET Core does. ``_private`` names, the base
-class API and the ``on_connected`` / ``on_disconnected`` hooks are never
-exposed; ``@hub_method("Name")`` overrides a target, like ``[HubMethodName]``.
+class API and the ``on_connected`` / ``on_disconnected`` / ``on_resync`` hooks
+are never exposed; ``@hub_method("Name")`` overrides a target, like ``[HubMethodName]``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from realtime.clients import GroupManager, HubClients
     from realtime.connection import Connection
 
-HOOKS = frozenset({"on_connected", "on_disconnected"})
+HOOKS = frozenset({"on_connected", "on_disconnected", "on_resync"})
 
 
 class HubException(Exception):
@@ -124,6 +124,15 @@ class Hub:
 
     async def on_disconnected(self, exception: Exception | None) -> None:
         """Run once when the connection ends, for any reason."""
+
+    async def on_resync(self) -> None:
+        """Run when client events sent to this connection may have been lost.
+
+        Redis restarted empty, failed over or was flushed while the
+        connection stayed open: messages waiting in Redis for this server
+        were lost with it. Send the client what it needs to match the server
+        again (current state, or an event telling it to catch up).
+        """
 
     @classmethod
     def find_method(cls, target: str) -> HubMethod | None:

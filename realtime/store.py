@@ -5,7 +5,8 @@ registry (token -> connection id, hub, user, owning process), which process
 holds members of which group, presence (user -> connections, with expiry),
 long-poll buffers and per-connection locks. Every operation is atomic on the
 Redis side (one command, MULTI, or a Lua script); nothing reads a value,
-changes it in Python and writes it back.
+changes it in Python and writes it back. The registry epoch and the
+send-time lookups behind it are in ``realtime.epoch``, with keys from here.
 """
 
 from __future__ import annotations
@@ -219,26 +220,44 @@ async def forget_many(
         await pipe.execute()
 
 
+#: Connections (or presence entries) re-written per script call.
+BATCH = 500
+
+# KEYS: the registry key and the connection id key of each connection; ARGV[1]
+# the expiry in seconds, then id, hub, user, owner, transport per connection.
+_REGISTER_MANY = """
+for i = 1, #KEYS / 2 do
+  local a = 1 + (i - 1) * 5
+  redis.call('HSET', KEYS[2 * i - 1], 'id', ARGV[a + 1], 'hub', ARGV[a + 2],
+             'user', ARGV[a + 3], 'owner', ARGV[a + 4], 'transport', ARGV[a + 5])
+  redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[1])
+  redis.call('SET', KEYS[2 * i], ARGV[a + 4], 'EX', ARGV[1])
+end
+return 1
+"""
+
+
+def _batches(items: Iterable, size: int = BATCH) -> Iterable[list]:
+    items = list(items)
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
 async def refresh_registrations(
     entries: Iterable[Registration], tokens: Iterable[str], ttl: float
 ) -> None:
-    """Re-write the registry entries of live connections (survives a Redis restart)."""
+    """Re-write the registry entries of live connections (survives a Redis restart).
+
+    A script call per BATCH connections: a rebuild of thousands of entries
+    costs a few commands to encode, not thousands.
+    """
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
-        for entry, token in zip(entries, tokens, strict=True):
-            name = key("conn", secret(token))
-            pipe.hset(
-                name,
-                mapping={
-                    "id": entry.connection_id,
-                    "hub": entry.hub,
-                    "user": entry.user_id,
-                    "owner": entry.owner,
-                    "transport": entry.transport,
-                },
-            )
-            pipe.expire(name, int(ttl) + 1)
-            pipe.set(key("cid", entry.connection_id), entry.owner, ex=int(ttl) + 1)
+        for batch in _batches(zip(entries, tokens, strict=True)):
+            keys, values = [], []
+            for e, token in batch:
+                keys += [key("conn", secret(token)), key("cid", e.connection_id)]
+                values += [e.connection_id, e.hub, e.user_id, e.owner, e.transport]
+            pipe.eval(_REGISTER_MANY, len(keys), *keys, int(ttl) + 1, *values)
         await pipe.execute()
 
 
@@ -271,19 +290,7 @@ async def process_gone(process: str) -> None:
 
 
 # Groups: which processes hold local members --------------------------------
-
-_LIVE_MEMBERS = """
-local members = redis.call('SMEMBERS', KEYS[1])
-local live = {}
-for _, m in ipairs(members) do
-  if redis.call('EXISTS', ARGV[1] .. m) == 1 then
-    table.insert(live, m)
-  else
-    redis.call('SREM', KEYS[1], m)
-  end
-end
-return live
-"""
+# (senders look them up through realtime.epoch, behind the registry epoch)
 
 
 async def add_to_group(group: str, process: str) -> None:
@@ -300,20 +307,20 @@ async def add_to_groups(groups: Iterable[str], process: str) -> None:
         await pipe.execute()
 
 
-async def group_processes(group: str) -> list[str]:
-    """Return the live processes holding members of `group` (prunes dead ones)."""
-    live = await client().eval(_LIVE_MEMBERS, 1, key("group", group), key("proc", ""))
-    return [m.decode() for m in live]
-
-
 # Presence ------------------------------------------------------------------
 
+# KEYS[1] the online set, then a user's presence and admitted keys per entry
+# (an entry leaves admitted when it enters presence); ARGV[1] the expiry score,
+# ARGV[2] the key expiry in seconds, then member, user per entry.
 _PRESENCE_ADD = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[1])
-local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-redis.call('ZADD', KEYS[2], top[2], ARGV[3])
+for i = 2, #KEYS, 2 do
+  local a = i + 1
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[a])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+  redis.call('ZREM', KEYS[i + 1], ARGV[a])
+  local top = redis.call('ZREVRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[1], top[2], ARGV[a + 1])
+end
 return 1
 """
 
@@ -330,9 +337,12 @@ return 1
 """
 
 
-def _presence_args(user_id: str, member: str, ttl: float, now: float) -> tuple:
-    return (_PRESENCE_ADD, 3, key("presence", user_id), key("online"),
-            key("admitted", user_id), member, now + ttl, user_id, int(ttl) + 1)  # fmt: skip
+def _presence_args(entries: list[tuple[str, str]], ttl: float, now: float) -> tuple:
+    keys = [key("online")]
+    for user_id, _ in entries:
+        keys += [key("presence", user_id), key("admitted", user_id)]
+    values = [v for user_id, member in entries for v in (member, user_id)]
+    return (_PRESENCE_ADD, len(keys), *keys, now + ttl, int(ttl) + 1, *values)
 
 
 def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
@@ -341,7 +351,7 @@ def _presence_remove_args(user_id: str, member: str, now: float) -> tuple:
 
 async def presence_add(user_id: str, member: str, ttl: float) -> None:
     """Add a connection (`hub|connection_id`) to a user's presence."""
-    await client().eval(*_presence_args(user_id, member, ttl, time.time()))
+    await client().eval(*_presence_args([(user_id, member)], ttl, time.time()))
 
 
 async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> None:
@@ -349,8 +359,8 @@ async def presence_refresh(entries: Iterable[tuple[str, str]], ttl: float) -> No
     now = time.time()
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
-        for user_id, member in entries:
-            pipe.eval(*_presence_args(user_id, member, ttl, now))
+        for batch in _batches(entries):
+            pipe.eval(*_presence_args(batch, ttl, now))
         await pipe.execute()
 
 
@@ -422,6 +432,12 @@ async def try_lock(name: str, token: str, ttl: float) -> bool:
 async def unlock(name: str, token: str) -> None:
     """Release a lock taken with try_lock."""
     await client().delete(key("lock", name, secret(token)))
+
+
+async def drop_idle_connections() -> None:
+    """Close the pool's idle connections: after Redis restarted, all are dead
+    (and a dead one can fail a command even through the retries)."""
+    await client().connection_pool.disconnect(inuse_connections=False)
 
 
 async def ping() -> bool:

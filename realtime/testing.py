@@ -14,10 +14,12 @@ import itertools
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
+from realtime import conf, epoch
 from realtime.backplane import get_backplane, stop_backplane
 from realtime.connection import Connection
 from realtime.context import layer_group_name
@@ -31,6 +33,22 @@ RS = "\x1e"
 
 class HubError(Exception):
     """An error Completion received by the test client."""
+
+
+def settle_registry() -> None:
+    """Make the registry epoch old enough for sends, unless it already is.
+
+    A fresh or flushed Redis gets a new epoch on first use, and sends wait
+    REGISTRY_SETTLE for the server processes to re-register; tests that
+    are not about that start from a settled registry.
+    """
+
+    async def settle() -> None:
+        await epoch.reset(age=conf.get().REGISTRY_SETTLE, keep_older=True)
+
+    # A thread of its own: the caller's thread may run an event loop (Playwright).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, settle()).result()
 
 
 class HubCommunicator:

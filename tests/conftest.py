@@ -12,6 +12,7 @@ from django.test import override_settings
 from config.embedded_redis import EmbeddedRedis
 from config.environment import channel_layers
 from realtime.backplane import stop_backplane
+from realtime.testing import settle_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "run" / "tests"
@@ -40,6 +41,13 @@ def _use_redis(redis_url):
     override.enable()
     yield
     override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _settled_registry(_use_redis):
+    """Start each test with a settled registry epoch (the session's Redis is
+    fresh, and some tests flush it)."""
+    settle_registry()
 
 
 @pytest.fixture

@@ -19,6 +19,11 @@ from realtime.protocol.messages import (
     StreamItem,
 )
 from realtime.protocol.msgpack import MessagePackHubProtocol
+from realtime.protocol.negotiate import (
+    encode_negotiate_error,
+    encode_negotiate_response,
+    negotiate_version,
+)
 from realtime.protocol.registry import PROTOCOLS, HubProtocol, get_protocol
 
 __all__ = [
@@ -39,6 +44,9 @@ __all__ = [
     "StreamInvocation",
     "StreamItem",
     "encode_handshake_response",
+    "encode_negotiate_error",
+    "encode_negotiate_response",
     "get_protocol",
+    "negotiate_version",
     "parse_handshake",
 ]

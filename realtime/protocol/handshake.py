@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from realtime.protocol.json import token_name
 from realtime.protocol.messages import ProtocolError
 
 RECORD_SEPARATOR = b"\x1e"
+# The echoed request goes into logs too: control characters (JSON allows
+# newlines between tokens) are shown escaped so one request is one log line.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,30 +42,31 @@ def parse_handshake(
 
 
 def _decode_request(record: bytes) -> HandshakeRequest:
+    # The texts are ASP.NET Core's (HandshakeProtocolTests), which name the
+    # first bad property and echo a request that lacks one.
     try:
         text = record.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("The handshake request is not valid UTF-8.") from exc
-    try:
         payload = json.loads(text)
-    except RecursionError as exc:
-        raise ProtocolError("The handshake request is nested too deeply.") from exc
-    except ValueError as exc:
-        raise ProtocolError(f"The handshake request is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise ProtocolError("Error reading JSON.") from exc
     if not isinstance(payload, dict):
-        raise ProtocolError("The handshake request must be a JSON object.")
-    protocol = payload.get("protocol")
-    if not isinstance(protocol, str):
-        raise ProtocolError("The handshake request needs a string 'protocol' property.")
-    version = payload.get("version")
-    if type(version) is not int:  # bool is an int subclass
-        raise ProtocolError("The handshake request needs an integer 'version' property.")
-    return HandshakeRequest(protocol=protocol, version=version)
+        token = token_name(payload)
+        raise ProtocolError(f"Unexpected JSON Token Type '{token}'. Expected a JSON Object.")
+    for key, value in payload.items():
+        if key == "protocol" and not isinstance(value, str):
+            raise ProtocolError("Expected 'protocol' to be of type String.")
+        if key == "version" and value is not None and type(value) is not int:  # not bool
+            raise ProtocolError("Expected 'version' to be of type Number.")
+    for key in ("protocol", "version"):
+        if payload.get(key) is None:
+            content = text.translate(_CONTROLS)
+            raise ProtocolError(f"Missing required property '{key}'. Message content: {content}")
+    return HandshakeRequest(protocol=payload["protocol"], version=payload["version"])
 
 
 def encode_handshake_response(error: str | None = None) -> bytes:
     """Return the handshake response: ``{}`` on success, else ``{"error": ...}``."""
-    if error is None:
+    if not error:  # ASP.NET Core writes no empty error either
         return b"{}" + RECORD_SEPARATOR
     # ASCII output keeps any string, even one with lone surrogates, valid.
     body = json.dumps({"error": error}, separators=(",", ":"))

@@ -17,8 +17,26 @@ JsonObject: TypeAlias = dict[str, Any]
 Headers: TypeAlias = dict[str, str] | None
 
 
+def _iso_time(value: dt.datetime | dt.time) -> str:
+    """Return ``value`` in ISO 8601 as System.Text.Json writes it.
+
+    Trailing zeros of the fraction are dropped and UTC is "Z", so a UTC
+    datetime reads "2017-04-11T00:00:00Z" as in ASP.NET Core.
+    """
+    text = value.isoformat()
+    if value.microsecond:
+        head, _, tail = text.partition(".")
+        digits = tail[:6].rstrip("0")
+        text = f"{head}.{digits}{tail[6:]}"
+    if value.tzinfo is dt.UTC:
+        text = text.removesuffix("+00:00") + "Z"
+    return text
+
+
 def _encode_default(value: object) -> object:
-    if isinstance(value, dt.date | dt.time):  # a datetime is a date
+    if isinstance(value, dt.datetime | dt.time):
+        return _iso_time(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, UUID | Decimal):
         return str(value)
@@ -29,13 +47,13 @@ def _encode_default(value: object) -> object:
 
 
 def _reject_constant(name: str) -> NoReturn:
-    raise ProtocolError(f"{name} is not a valid JSON value.")
+    raise ValueError(f"{name} is not a valid JSON value.")
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):  # Python reads 1e999 as inf, which cannot be encoded back
-        raise ProtocolError(f"The number {text[:32]} is out of range.")
+        raise ValueError(f"The number {text[:32]} is out of range.")
     return value
 
 
@@ -56,90 +74,115 @@ def _dump_record(payload: JsonObject) -> bytes:
 
 
 def _load_record(record: bytes) -> object:
+    # ASP.NET Core says "Error reading JSON." for every syntax, encoding and
+    # depth error; the cause stays chained for the logs.
     try:
         return _DECODER.decode(record.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(f"The message is not valid UTF-8: {exc.reason}.") from exc
-    except RecursionError as exc:
-        raise ProtocolError("The message is nested too deeply.") from exc
-    except ProtocolError:
-        raise
-    except ValueError as exc:  # JSONDecodeError, or an int past Python's digit limit
-        raise ProtocolError(f"The message is not valid JSON: {exc}.") from exc
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:  # ValueError: JSONDecodeError
+        raise ProtocolError("Error reading JSON.") from exc
 
 
-def _required_str(obj: JsonObject, key: str, kind: str) -> str:
-    if key not in obj:
-        raise ProtocolError(f"Invalid {kind} message: the '{key}' property is missing.")
-    value = obj[key]
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(f"Invalid {kind} message: '{key}' must be a non-empty string.")
+def token_name(value: object) -> str:
+    """Return the name System.Text.Json gives the token that starts ``value``."""
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return {str: "String", list: "Array", dict: "Object"}.get(type(value), "Number")
+
+
+def _expect(ok: bool, name: str, kind: str) -> None:
+    if not ok:
+        raise ProtocolError(f"Expected '{name}' to be of type {kind}.")
+
+
+def _check_headers(value: object) -> None:
+    _expect(isinstance(value, dict), "headers", "StartObject")
+    for key, header in value.items():  # type: ignore[union-attr]
+        if not isinstance(header, str):
+            raise ProtocolError(f"Expected header '{key}' to be of type String.")
+
+
+def _check_stream_ids(value: object) -> None:
+    _expect(isinstance(value, list), "streamIds", "Array")
+    if not all(isinstance(v, str) and v for v in value):  # type: ignore[union-attr]
+        raise ProtocolError("Expected 'streamIds' to hold non-empty strings.")
+
+
+def _check_allow_reconnect(value: object) -> None:
+    if not isinstance(value, bool):
+        raise ProtocolError("Expected 'allowReconnect' to be true or false.")
+
+
+# The properties ASP.NET Core reads, checked in document order whatever the
+# message type, as its reader meets them; any other property is skipped.
+_CHECKS: dict[str, Callable[[object], None]] = {
+    "type": lambda v: _expect(type(v) is int, "type", "Number"),  # bool is an int subclass
+    "invocationId": lambda v: _expect(isinstance(v, str), "invocationId", "String"),
+    "target": lambda v: _expect(isinstance(v, str), "target", "String"),
+    "error": lambda v: _expect(isinstance(v, str), "error", "String"),
+    "arguments": lambda v: _expect(isinstance(v, list), "arguments", "Array"),
+    "sequenceId": lambda v: _expect(type(v) is int, "sequenceId", "Number"),
+    "headers": _check_headers,
+    "streamIds": _check_stream_ids,
+    "allowReconnect": _check_allow_reconnect,
+}
+
+
+def _required(obj: JsonObject, key: str) -> Any:
+    value = obj.get(key)
+    if value is None or value == "":  # an empty id or target counts as missing
+        raise ProtocolError(f"Missing required property '{key}'.")
     return value
 
 
-def _optional_str(obj: JsonObject, key: str, kind: str, *, non_empty: bool = False) -> str | None:
-    value = obj.get(key)  # as in the .NET server, null means absent
-    if value is not None and (not isinstance(value, str) or (non_empty and not value)):
-        qualifier = "a non-empty" if non_empty else "a"
-        raise ProtocolError(f"Invalid {kind} message: '{key}' must be {qualifier} string.")
-    return value
-
-
-def _headers(obj: JsonObject, kind: str) -> Headers:
-    value = obj.get("headers", {})
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ProtocolError(f"Invalid {kind} message: 'headers' must map strings to strings.")
-    return value or None
-
-
-def _arguments(obj: JsonObject, kind: str) -> tuple[object, ...]:
-    value = obj.get("arguments")
-    if not isinstance(value, list):
-        raise ProtocolError(f"Invalid {kind} message: 'arguments' must be an array.")
-    return tuple(value)
-
-
-def _stream_ids(obj: JsonObject, kind: str) -> tuple[str, ...]:
-    value = obj.get("streamIds", [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ProtocolError(f"Invalid {kind} message: 'streamIds' must be an array of strings.")
-    return tuple(value)
-
-
-def _sequence_id(obj: JsonObject, kind: str) -> int:
-    value = obj.get("sequenceId")
-    if type(value) is not int or value < 0:  # bool is an int subclass
-        raise ProtocolError(f"Invalid {kind} message: 'sequenceId' must be an integer >= 0.")
-    return value
-
-
-def _envelope(message_type: int, headers: Headers, invocation_id: str | None) -> JsonObject:
-    payload: JsonObject = {"type": message_type}
-    if headers:
-        payload["headers"] = headers
-    if invocation_id is not None:
-        payload["invocationId"] = invocation_id
-    return payload
+def _headers(obj: JsonObject) -> Headers:
+    return obj.get("headers") or None
 
 
 def _decode_invocation(obj: JsonObject) -> m.Invocation:
-    return m.Invocation(
-        target=_required_str(obj, "target", "Invocation"),
-        arguments=_arguments(obj, "Invocation"),
-        invocation_id=_optional_str(obj, "invocationId", "Invocation", non_empty=True),
-        stream_ids=_stream_ids(obj, "Invocation"),
-        headers=_headers(obj, "Invocation"),
-    )
+    target = _required(obj, "target")
+    arguments = tuple(_required(obj, "arguments"))
+    invocation_id = obj.get("invocationId") or None  # "" is non-blocking, as in .NET
+    stream_ids = tuple(obj.get("streamIds", ()))
+    return m.Invocation(target, arguments, invocation_id, stream_ids, _headers(obj))
 
 
 def _decode_stream_invocation(obj: JsonObject) -> m.StreamInvocation:
-    return m.StreamInvocation(
-        invocation_id=_required_str(obj, "invocationId", "StreamInvocation"),
-        target=_required_str(obj, "target", "StreamInvocation"),
-        arguments=_arguments(obj, "StreamInvocation"),
-        stream_ids=_stream_ids(obj, "StreamInvocation"),
-        headers=_headers(obj, "StreamInvocation"),
-    )
+    invocation_id = _required(obj, "invocationId")
+    arguments = tuple(_required(obj, "arguments"))
+    target = _required(obj, "target")
+    stream_ids = tuple(obj.get("streamIds", ()))
+    return m.StreamInvocation(invocation_id, target, arguments, stream_ids, _headers(obj))
+
+
+def _decode_stream_item(obj: JsonObject) -> m.StreamItem:
+    invocation_id = _required(obj, "invocationId")
+    if "item" not in obj:
+        raise ProtocolError("Missing required property 'item'.")
+    return m.StreamItem(invocation_id, obj["item"], _headers(obj))
+
+
+def _decode_completion(obj: JsonObject) -> m.Completion:
+    invocation_id = _required(obj, "invocationId")
+    error, headers = obj.get("error"), _headers(obj)
+    if error is not None and "result" in obj:
+        raise ProtocolError("The 'error' and 'result' properties are mutually exclusive.")
+    if error is not None:
+        return m.Completion(invocation_id, error=error, headers=headers)
+    if "result" in obj:  # even null: a None result is not a void completion
+        return m.Completion(invocation_id, obj["result"], has_result=True, headers=headers)
+    return m.Completion(invocation_id, headers=headers)
+
+
+def _envelope(message_type: int, headers: Headers, invocation_id: str | None) -> JsonObject:
+    # Key order is ASP.NET Core's: type, headers, invocationId, then the rest.
+    payload: JsonObject = {"type": message_type}
+    if headers:
+        payload["headers"] = headers
+    if invocation_id:  # ASP.NET Core writes no empty id either
+        payload["invocationId"] = invocation_id
+    return payload
 
 
 def _encode_invocation(message: m.Invocation | m.StreamInvocation) -> JsonObject:
@@ -152,53 +195,13 @@ def _encode_invocation(message: m.Invocation | m.StreamInvocation) -> JsonObject
     return payload
 
 
-def _decode_stream_item(obj: JsonObject) -> m.StreamItem:
-    invocation_id = _required_str(obj, "invocationId", "StreamItem")
-    if "item" not in obj:
-        raise ProtocolError("Invalid StreamItem message: the 'item' property is missing.")
-    return m.StreamItem(invocation_id, obj["item"], _headers(obj, "StreamItem"))
-
-
-def _encode_stream_item(message: m.StreamItem) -> JsonObject:
-    return _envelope(2, message.headers, message.invocation_id) | {"item": message.item}
-
-
-def _decode_completion(obj: JsonObject) -> m.Completion:
-    invocation_id = _required_str(obj, "invocationId", "Completion")
-    headers = _headers(obj, "Completion")
-    error = _optional_str(obj, "error", "Completion")
-    if error is not None and "result" in obj:
-        raise ProtocolError("Invalid Completion message: it has both 'result' and 'error'.")
-    if error is not None:
-        return m.Completion(invocation_id, error=error, headers=headers)
-    if "result" in obj:  # even null: a None result is not a void completion
-        return m.Completion(invocation_id, obj["result"], has_result=True, headers=headers)
-    return m.Completion(invocation_id, headers=headers)
-
-
 def _encode_completion(message: m.Completion) -> JsonObject:
     payload = _envelope(3, message.headers, message.invocation_id)
-    if message.error is not None:
+    if message.error:  # an empty error is written as a void completion, as in .NET
         payload["error"] = message.error
     elif message.has_result:
         payload["result"] = message.result
     return payload
-
-
-def _decode_cancel_invocation(obj: JsonObject) -> m.CancelInvocation:
-    invocation_id = _required_str(obj, "invocationId", "CancelInvocation")
-    return m.CancelInvocation(invocation_id, _headers(obj, "CancelInvocation"))
-
-
-def _encode_cancel_invocation(message: m.CancelInvocation) -> JsonObject:
-    return _envelope(5, message.headers, message.invocation_id)
-
-
-def _decode_close(obj: JsonObject) -> m.Close:
-    allow_reconnect = obj.get("allowReconnect", False)
-    if not isinstance(allow_reconnect, bool):
-        raise ProtocolError("Invalid Close message: 'allowReconnect' must be a boolean.")
-    return m.Close(_optional_str(obj, "error", "Close"), allow_reconnect)
 
 
 def _encode_close(message: m.Close) -> JsonObject:
@@ -210,42 +213,51 @@ def _encode_close(message: m.Close) -> JsonObject:
     return payload
 
 
+def _sequence_id(obj: JsonObject) -> int:
+    if "sequenceId" not in obj:
+        raise ProtocolError("Missing required property 'sequenceId'.")
+    return obj["sequenceId"]
+
+
 # Ping, Ack and Sequence have at most one field; their codecs are one-liners.
 _DECODERS: dict[int, Callable[[JsonObject], HubMessage]] = {
     1: _decode_invocation,
     2: _decode_stream_item,
     3: _decode_completion,
     4: _decode_stream_invocation,
-    5: _decode_cancel_invocation,
+    5: lambda obj: m.CancelInvocation(_required(obj, "invocationId"), _headers(obj)),
     6: lambda obj: m.Ping(),
-    7: _decode_close,
-    8: lambda obj: m.Ack(_sequence_id(obj, "Ack")),
-    9: lambda obj: m.Sequence(_sequence_id(obj, "Sequence")),
+    7: lambda obj: m.Close(obj.get("error"), obj.get("allowReconnect", False)),
+    8: lambda obj: m.Ack(_sequence_id(obj)),
+    9: lambda obj: m.Sequence(_sequence_id(obj)),
 }
 
 _ENCODERS: dict[type, Callable[[Any], JsonObject]] = {
     m.Invocation: _encode_invocation,
-    m.StreamItem: _encode_stream_item,
+    m.StreamItem: lambda msg: _envelope(2, msg.headers, msg.invocation_id) | {"item": msg.item},
     m.Completion: _encode_completion,
     m.StreamInvocation: _encode_invocation,
-    m.CancelInvocation: _encode_cancel_invocation,
-    m.Ping: lambda message: {"type": 6},
+    m.CancelInvocation: lambda msg: _envelope(5, msg.headers, msg.invocation_id),
+    m.Ping: lambda msg: {"type": 6},
     m.Close: _encode_close,
-    m.Ack: lambda message: {"type": 8, "sequenceId": message.sequence_id},
-    m.Sequence: lambda message: {"type": 9, "sequenceId": message.sequence_id},
+    m.Ack: lambda msg: {"type": 8, "sequenceId": msg.sequence_id},
+    m.Sequence: lambda msg: {"type": 9, "sequenceId": msg.sequence_id},
 }
 
 
-def _decode_message(record: bytes) -> HubMessage:
+def _decode_message(record: bytes) -> HubMessage | None:
     obj = _load_record(record)
     if not isinstance(obj, dict):
-        raise ProtocolError("A message must be a JSON object.")
-    message_type = obj.get("type")
-    if type(message_type) is not int:  # bool is an int subclass
-        raise ProtocolError("A message needs an integer 'type' property.")
-    if message_type not in _DECODERS:
-        raise ProtocolError(f"Unknown message type {message_type}.")
-    return _DECODERS[message_type](obj)
+        token = token_name(obj)
+        raise ProtocolError(f"Unexpected JSON Token Type '{token}'. Expected a JSON Object.")
+    for key, value in obj.items():
+        check = _CHECKS.get(key)
+        if check is not None:
+            check(value)
+    if "type" not in obj:
+        raise ProtocolError("Missing required property 'type'.")
+    decoder = _DECODERS.get(obj["type"])
+    return None if decoder is None else decoder(obj)
 
 
 class JsonHubProtocol:
@@ -270,7 +282,8 @@ class JsonHubProtocol:
                 raise ProtocolError(
                     f"Message of {len(record)} bytes exceeds the {limit}-byte limit."
                 )
-        return [_decode_message(record) for record in records]
+        decoded = [_decode_message(record) for record in records]
+        return [message for message in decoded if message is not None]
 
     def encode(self, message: HubMessage) -> bytes:
         """Return ``message`` as one JSON record, separator included.

@@ -1,4 +1,10 @@
-"""The MessagePack hub protocol: varint-length-prefixed MessagePack arrays (HubProtocol.md)."""
+"""The MessagePack hub protocol: varint-length-prefixed MessagePack arrays (HubProtocol.md).
+
+Messages are read field by field, in the order ASP.NET Core's reader takes
+them, so the same bytes give the same message or the same error text: items
+past the last field a type defines are ignored, as are unknown message types
+(HubProtocol.md lets later versions add types).
+"""
 
 import datetime as dt
 from collections.abc import Callable, Sequence
@@ -15,10 +21,13 @@ Items: TypeAlias = list[Any]
 Headers: TypeAlias = dict[str, str] | None
 
 _MAX_LENGTH = 0x7FFFFFFF  # 2 GiB - 1, the most a 5-byte prefix may announce
+_INT32 = range(-(2**31), 2**31)
+_INT64 = range(-(2**63), 2**63)
 _ERROR_RESULT, _VOID_RESULT, _NON_VOID_RESULT = 1, 2, 3
-# Everything msgpack.unpackb raises on hostile input: FormatError, StackError
-# and ExtraData are ValueErrors, unhashable map keys are a TypeError and an
-# out-of-range timestamp is an OverflowError.
+# Everything the unpacker raises on hostile input: OutOfData when the body
+# ends early, FormatError, StackError and a wrong header are ValueErrors,
+# unhashable map keys are a TypeError, an out-of-range timestamp an
+# OverflowError.
 _UNPACK_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException)
 
 
@@ -60,103 +69,154 @@ def _read_length(data: memoryview, offset: int) -> tuple[int, int]:
     raise ProtocolError("The length prefix is longer than 5 bytes.")
 
 
-def _unpack(body: memoryview) -> object:
-    try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=False, timestamp=3)
-    except _UNPACK_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ProtocolError(f"The message is not valid MessagePack: {reason}.") from exc
+class _Reader:
+    """Read the fields of one message body in order, naming the one that fails."""
+
+    __slots__ = ("_unpacker",)
+
+    def __init__(self, body: memoryview) -> None:
+        self._unpacker = msgpack.Unpacker(
+            raw=False, strict_map_key=False, timestamp=3, max_buffer_size=max(len(body), 1)
+        )
+        self._unpacker.feed(body)
+
+    def _read(self, read: Callable[[], Any], failure: str) -> Any:
+        try:
+            return read()
+        except _UNPACK_ERRORS as exc:
+            raise ProtocolError(failure) from exc
+
+    def array_length(self, field: str) -> int:
+        return self._read(
+            self._unpacker.read_array_header, f"Reading array length for '{field}' failed."
+        )
+
+    def map_length(self, field: str) -> int:
+        return self._read(
+            self._unpacker.read_map_header, f"Reading map length for '{field}' failed."
+        )
+
+    def value(self, field: str) -> object:
+        failure = f"Deserializing object of the `Object` type for '{field}' failed."
+        return self._read(self._unpacker.unpack, failure)
+
+    def string(self, field: str) -> str | None:
+        """Read a string or nil, as MessagePack-CSharp's ReadString does."""
+        failure = f"Reading '{field}' as String failed."
+        value = self._read(self._unpacker.unpack, failure)
+        if value is not None and not isinstance(value, str):
+            raise ProtocolError(failure)
+        return value
+
+    def integer(self, field: str, kind: str, bounds: range) -> int:
+        failure = f"Reading '{field}' as {kind} failed."
+        value = self._read(self._unpacker.unpack, failure)
+        if type(value) is not int or value not in bounds:  # bool is an int subclass
+            raise ProtocolError(failure)
+        return value
+
+    def boolean(self, field: str) -> bool:
+        failure = f"Reading '{field}' as Boolean failed."
+        value = self._read(self._unpacker.unpack, failure)
+        if not isinstance(value, bool):
+            raise ProtocolError(failure)
+        return value
 
 
-def _string(value: object, name: str, kind: str, *, non_empty: bool = True) -> str:
-    if not isinstance(value, str) or (non_empty and not value):
-        qualifier = "a non-empty" if non_empty else "a"
-        raise ProtocolError(f"Invalid {kind} message: {name} must be {qualifier} string.")
+def _required(value: str | None, what: str) -> str:
+    if not value:
+        raise ProtocolError(f"Null or empty {what}.")
     return value
 
 
-def _headers(value: object, kind: str) -> Headers:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ProtocolError(f"Invalid {kind} message: Headers must map strings to strings.")
-    return value or None
+def _headers(reader: _Reader) -> Headers:
+    headers: dict[str, str] = {}
+    for index in range(reader.map_length("headers")):
+        key = _required(reader.string(f"headers[{index}].Key"), "key in header")
+        value = _required(reader.string(f"headers[{index}].Value"), "value in header")
+        if key in headers:
+            raise ProtocolError(f"An item with the same key has already been added. Key: {key}")
+        headers[key] = value
+    return headers or None
 
 
-def _arguments(value: object, kind: str) -> tuple[object, ...]:
-    if not isinstance(value, list):
-        raise ProtocolError(f"Invalid {kind} message: Arguments must be an array.")
-    return tuple(value)
+def _arguments(reader: _Reader) -> tuple[object, ...]:
+    return tuple(reader.value("argument") for _ in range(reader.array_length("arguments")))
 
 
-def _stream_ids(items: Items, kind: str) -> tuple[str, ...]:
-    value = items[5] if len(items) > 5 else []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ProtocolError(f"Invalid {kind} message: StreamIds must be an array of strings.")
-    return tuple(value)
-
-
-def _sequence_id(value: object, kind: str) -> int:
-    if type(value) is not int or value < 0:  # bool is an int subclass
-        raise ProtocolError(f"Invalid {kind} message: SequenceId must be an integer >= 0.")
-    return value
-
-
-def _decode_invocation(items: Items) -> m.Invocation:
-    # The JavaScript client omits StreamIds; the .NET client always sends them.
-    invocation_id = items[2]
-    if invocation_id is not None:  # nil marks a non-blocking invocation
-        invocation_id = _string(invocation_id, "InvocationId", "Invocation")
-    return m.Invocation(
-        target=_string(items[3], "Target", "Invocation"),
-        arguments=_arguments(items[4], "Invocation"),
-        invocation_id=invocation_id,
-        stream_ids=_stream_ids(items, "Invocation"),
-        headers=_headers(items[1], "Invocation"),
+def _stream_ids(reader: _Reader, count: int) -> tuple[str, ...]:
+    # Clients older than streaming uploads (and the JavaScript client) send
+    # five items; the .NET client always sends StreamIds.
+    if count <= 5:
+        return ()
+    length = reader.array_length("streamIds")
+    return tuple(
+        _required(reader.string("streamIds"), "value in streamIds received") for _ in range(length)
     )
 
 
-def _decode_stream_invocation(items: Items) -> m.StreamInvocation:
-    return m.StreamInvocation(
-        invocation_id=_string(items[2], "InvocationId", "StreamInvocation"),
-        target=_string(items[3], "Target", "StreamInvocation"),
-        arguments=_arguments(items[4], "StreamInvocation"),
-        stream_ids=_stream_ids(items, "StreamInvocation"),
-        headers=_headers(items[1], "StreamInvocation"),
-    )
+def _decode_invocation(reader: _Reader, count: int) -> m.Invocation:
+    headers = _headers(reader)
+    invocation_id = reader.string("invocationId") or None  # nil or "": non-blocking
+    target = _required(reader.string("target"), "target for Invocation message")
+    arguments = _arguments(reader)
+    return m.Invocation(target, arguments, invocation_id, _stream_ids(reader, count), headers)
+
+
+def _decode_stream_invocation(reader: _Reader, count: int) -> m.StreamInvocation:
+    kind = "StreamInvocation message"
+    headers = _headers(reader)
+    invocation_id = _required(reader.string("invocationId"), f"invocation ID for {kind}")
+    target = _required(reader.string("target"), f"target for {kind}")
+    arguments = _arguments(reader)
+    return m.StreamInvocation(invocation_id, target, arguments, _stream_ids(reader, count), headers)
+
+
+def _invocation_id(reader: _Reader, kind: str) -> tuple[Headers, str]:
+    headers = _headers(reader)
+    return headers, _required(reader.string("invocationId"), f"invocation ID for {kind} message")
+
+
+def _decode_stream_item(reader: _Reader, count: int) -> m.StreamItem:
+    headers, invocation_id = _invocation_id(reader, "StreamItem")
+    return m.StreamItem(invocation_id, reader.value("item"), headers)
+
+
+def _decode_completion(reader: _Reader, count: int) -> m.Completion:
+    headers, invocation_id = _invocation_id(reader, "Completion")
+    kind = reader.integer("resultKind", "Int32", _INT32)
+    if kind == _ERROR_RESULT:  # a nil error reads as a void completion, as in .NET
+        return m.Completion(invocation_id, error=reader.string("error"), headers=headers)
+    if kind == _NON_VOID_RESULT:
+        result = reader.value("argument")
+        return m.Completion(invocation_id, result, has_result=True, headers=headers)
+    if kind == _VOID_RESULT:
+        return m.Completion(invocation_id, headers=headers)
+    raise ProtocolError("Invalid invocation result kind.")
+
+
+def _decode_cancel_invocation(reader: _Reader, count: int) -> m.CancelInvocation:
+    headers, invocation_id = _invocation_id(reader, "CancelInvocation")
+    return m.CancelInvocation(invocation_id, headers)
+
+
+def _decode_close(reader: _Reader, count: int) -> m.Close:
+    error = reader.string("error")
+    allow_reconnect = reader.boolean("allowReconnect") if count > 2 else False
+    return m.Close(error, allow_reconnect)
+
+
+def _sequence_id(reader: _Reader) -> int:
+    return reader.integer("sequenceId", "Int64", _INT64)
 
 
 def _encode_invocation(message: m.Invocation | m.StreamInvocation) -> Items:
+    # Always six items, StreamIds last and empty when there are none: what
+    # ASP.NET Core writes and what every client's reader expects.
     message_type = 1 if isinstance(message, m.Invocation) else 4
-    items = [message_type, message.headers or {}, message.invocation_id]
-    items += [message.target, message.arguments]
-    if message.stream_ids:
-        items.append(message.stream_ids)
-    return items
-
-
-def _decode_stream_item(items: Items) -> m.StreamItem:
-    headers = _headers(items[1], "StreamItem")
-    return m.StreamItem(_string(items[2], "InvocationId", "StreamItem"), items[3], headers)
-
-
-def _encode_stream_item(message: m.StreamItem) -> Items:
-    return [2, message.headers or {}, message.invocation_id, message.item]
-
-
-def _decode_completion(items: Items) -> m.Completion:
-    headers = _headers(items[1], "Completion")
-    invocation_id = _string(items[2], "InvocationId", "Completion")
-    shape = (items[3] if type(items[3]) is int else None, len(items))  # bool is no kind
-    if shape == (_VOID_RESULT, 4):
-        return m.Completion(invocation_id, headers=headers)
-    if shape == (_NON_VOID_RESULT, 5):
-        return m.Completion(invocation_id, items[4], has_result=True, headers=headers)
-    if shape == (_ERROR_RESULT, 5):
-        error = _string(items[4], "the error", "Completion", non_empty=False)
-        return m.Completion(invocation_id, error=error, headers=headers)
-    kind = items[3] if type(items[3]) is int else f"of type {type(items[3]).__name__}"
-    raise ProtocolError(f"Invalid Completion message: ResultKind {kind} in {len(items)} items.")
+    invocation_id = message.invocation_id or None
+    items = [message_type, message.headers or {}, invocation_id, message.target]
+    return [*items, message.arguments, message.stream_ids]
 
 
 def _encode_completion(message: m.Completion) -> Items:
@@ -168,71 +228,40 @@ def _encode_completion(message: m.Completion) -> Items:
     return [*items, _VOID_RESULT]
 
 
-def _decode_cancel_invocation(items: Items) -> m.CancelInvocation:
-    invocation_id = _string(items[2], "InvocationId", "CancelInvocation")
-    return m.CancelInvocation(invocation_id, _headers(items[1], "CancelInvocation"))
-
-
-def _encode_cancel_invocation(message: m.CancelInvocation) -> Items:
-    return [5, message.headers or {}, message.invocation_id]
-
-
-def _decode_close(items: Items) -> m.Close:
-    error = items[1]
-    if error is not None:
-        error = _string(error, "Error", "Close", non_empty=False)
-    allow_reconnect = items[2] if len(items) > 2 else False
-    if not isinstance(allow_reconnect, bool):
-        raise ProtocolError("Invalid Close message: AllowReconnect must be a boolean.")
-    return m.Close(error, allow_reconnect)
-
-
-def _encode_close(message: m.Close) -> Items:
-    items: Items = [7, message.error]
-    return [*items, True] if message.allow_reconnect else items
-
-
-# Each type's name, the item counts it may have, and its decoder. Ping, Ack
-# and Sequence have at most one field, so their codecs are one-liners.
-_DECODERS: dict[int, tuple[str, tuple[int, ...], Callable[[Items], HubMessage]]] = {
-    1: ("Invocation", (5, 6), _decode_invocation),
-    2: ("StreamItem", (4,), _decode_stream_item),
-    3: ("Completion", (4, 5), _decode_completion),
-    4: ("StreamInvocation", (5, 6), _decode_stream_invocation),
-    5: ("CancelInvocation", (3,), _decode_cancel_invocation),
-    6: ("Ping", (1,), lambda items: m.Ping()),
-    7: ("Close", (2, 3), _decode_close),
-    8: ("Ack", (2,), lambda items: m.Ack(_sequence_id(items[1], "Ack"))),
-    9: ("Sequence", (2,), lambda items: m.Sequence(_sequence_id(items[1], "Sequence"))),
+_DECODERS: dict[int, Callable[[_Reader, int], HubMessage]] = {
+    1: _decode_invocation,
+    2: _decode_stream_item,
+    3: _decode_completion,
+    4: _decode_stream_invocation,
+    5: _decode_cancel_invocation,
+    6: lambda reader, count: m.Ping(),
+    7: _decode_close,
+    8: lambda reader, count: m.Ack(_sequence_id(reader)),
+    9: lambda reader, count: m.Sequence(_sequence_id(reader)),
 }
 
+# Ping, Close, Ack and Sequence have fixed shapes; their encoders are one-liners.
 _ENCODERS: dict[type, Callable[[Any], Items]] = {
     m.Invocation: _encode_invocation,
-    m.StreamItem: _encode_stream_item,
+    m.StreamItem: lambda msg: [2, msg.headers or {}, msg.invocation_id, msg.item],
     m.Completion: _encode_completion,
     m.StreamInvocation: _encode_invocation,
-    m.CancelInvocation: _encode_cancel_invocation,
-    m.Ping: lambda message: [6],  # always exactly 0x91 0x06, as the spec demands
-    m.Close: _encode_close,
-    m.Ack: lambda message: [8, message.sequence_id],
-    m.Sequence: lambda message: [9, message.sequence_id],
+    m.CancelInvocation: lambda msg: [5, msg.headers or {}, msg.invocation_id],
+    m.Ping: lambda msg: [6],  # always exactly 0x91 0x06, as the spec demands
+    m.Close: lambda msg: [7, msg.error or None, msg.allow_reconnect],  # three items, always
+    m.Ack: lambda msg: [8, msg.sequence_id],
+    m.Sequence: lambda msg: [9, msg.sequence_id],
 }
 
 
-def _decode_message(body: memoryview) -> HubMessage:
-    items = _unpack(body)
-    if not isinstance(items, list) or not items:
-        raise ProtocolError("A message must be a non-empty MessagePack array.")
-    message_type = items[0]
-    if type(message_type) is not int:
-        raise ProtocolError("A message must start with an integer message type.")
-    if message_type not in _DECODERS:
-        raise ProtocolError(f"Unknown message type {message_type}.")
-    kind, counts, decoder = _DECODERS[message_type]
-    if len(items) not in counts:
-        expected = " or ".join(map(str, counts))
-        raise ProtocolError(f"Invalid {kind} message: {len(items)} items, expected {expected}.")
-    return decoder(items)
+def _decode_message(body: memoryview) -> HubMessage | None:
+    reader = _Reader(body)
+    try:
+        count = reader.array_length("message")
+    except ProtocolError:
+        raise ProtocolError("A message must be a MessagePack array.") from None
+    decoder = _DECODERS.get(reader.integer("messageType", "Int32", _INT32))
+    return None if decoder is None else decoder(reader, count)
 
 
 class MessagePackHubProtocol:
@@ -243,7 +272,7 @@ class MessagePackHubProtocol:
     transfer_format: str = "Binary"
 
     def parse(self, data: bytes, *, max_message_size: int | None = None) -> list[HubMessage]:
-        """Return the length-prefixed messages in ``data``.
+        """Return the length-prefixed messages in ``data``, minus unknown types.
 
         Raise ProtocolError unless ``data`` is a run of complete, valid
         messages, each no larger than ``max_message_size`` bytes.
@@ -261,7 +290,8 @@ class MessagePackHubProtocol:
                 raise ProtocolError("Incomplete message: the body is truncated.")
             bodies.append(view[offset : offset + length])
             offset += length
-        return [_decode_message(body) for body in bodies]
+        decoded = [_decode_message(body) for body in bodies]
+        return [message for message in decoded if message is not None]
 
     def encode(self, message: HubMessage) -> bytes:
         """Return ``message`` as one length-prefixed MessagePack array.
@@ -275,4 +305,4 @@ class MessagePackHubProtocol:
 
     def encode_invocation_frame(self, target: str, arguments: Sequence[object]) -> bytes:
         """Return what ``encode(Invocation(target, tuple(arguments)))`` returns, faster."""
-        return _frame([1, {}, None, target, tuple(arguments)])
+        return _frame([1, {}, None, target, tuple(arguments), ()])

@@ -33,6 +33,7 @@ from realtime.transports.waiter import get_waiter
 logger = logging.getLogger(__name__)
 
 OWNER_GONE = Refusal(404, "connection's server is gone")
+WRONG_TRANSPORT = Refusal(400, "Cannot change transports mid-connection")
 
 
 class LongPolling:
@@ -101,7 +102,7 @@ async def poll(exchange: HttpExchange, hub_class: Any) -> None:
     if not registration.owner:
         await _open(exchange, hub_class, token, identity)
     elif registration.transport != LongPolling.name:
-        await exchange.refuse(refuse(scope, Refusal(400, "connection does not use long polling")))
+        await exchange.refuse(refuse(scope, WRONG_TRANSPORT))
     elif await owner_alive(exchange, token, registration):
         await _wait_for_frames(exchange, token, registration)
 

@@ -10,6 +10,12 @@ from channels.generic.http import AsyncHttpConsumer
 
 from realtime import conf, handoff, store
 from realtime.auth import credential, query_param
+from realtime.protocol import (
+    ProtocolError,
+    encode_negotiate_error,
+    encode_negotiate_response,
+    negotiate_version,
+)
 from realtime.transports.opening import NO_LAYER, Refusal, admit, identify, new_id, refuse
 
 TRANSPORTS = [
@@ -51,9 +57,10 @@ class NegotiateConsumer(AsyncHttpConsumer):
             await self._reply(identity.status, {"error": identity.reason})
             return
         try:
-            version = min(max(int(query_param(self.scope, "negotiateVersion") or 0), 0), 1)
-        except ValueError:
-            version = 0
+            version = negotiate_version(query_param(self.scope, "negotiateVersion"))
+        except ProtocolError as exc:  # ASP.NET Core answers 200 with the error
+            await self.send_response(200, encode_negotiate_error(str(exc)), headers=JSON_HEADERS)
+            return
         connection_id = new_id()
         refusal = await admit(self.scope, self.hub_class, identity, connection_id)
         if refusal is not None:
@@ -68,11 +75,10 @@ class NegotiateConsumer(AsyncHttpConsumer):
             ttl=conf.get().NEGOTIATE_TTL,
         )
         handoff.leave(token, credential(self.scope), identity)
-        payload: dict[str, Any] = {
-            "connectionId": connection_id,
-            "negotiateVersion": version,
-            "availableTransports": TRANSPORTS,
-        }
-        if version >= 1:
-            payload["connectionToken"] = token
-        await self._reply(200, payload)
+        body = encode_negotiate_response(
+            version=version,
+            connection_id=connection_id,
+            connection_token=token,
+            transports=TRANSPORTS,
+        )
+        await self.send_response(200, body, headers=JSON_HEADERS)

@@ -67,10 +67,10 @@ async def registered(
     """Return the registration named by ``?id=``, checked against the caller."""
     token = query_param(scope, "id")
     if not token:
-        return refuse(scope, Refusal(400, "missing connection id"))
+        return refuse(scope, Refusal(400, "Connection ID required"))
     registration = await store.lookup(token)
     if registration is None or registration.hub != hub_class.namespace:
-        return refuse(scope, Refusal(404, "unknown connection id"))
+        return refuse(scope, Refusal(404, "No Connection with that ID"))
     if registration.user_id != identity.user_id:
         return refuse(scope, Refusal(403, "connection belongs to another user"))
     return registration
@@ -138,12 +138,12 @@ async def open_connection(
             ttl=ttl,
         )
         if claimed.outcome == store.UNKNOWN:
-            return refuse(scope, Refusal(404, "unknown connection id"))
+            return refuse(scope, Refusal(404, "No Connection with that ID"))
         if claimed.outcome == store.CONFLICT:
             return refuse(scope, Refusal(409, "connection already has a transport"))
         early = claimed.early
     elif negotiated:
-        return refuse(scope, Refusal(400, "missing connection id"))
+        return refuse(scope, Refusal(400, "Connection ID required"))
     else:
         token = connection_id = new_id()
         refusal = await admit(scope, hub_class, identity, connection_id)

@@ -9,7 +9,9 @@
  * newest notifications. Notifications are kept by id and a repeat is
  * ignored (delivery is at least once). After every reconnection the store
  * asks the hub for what it missed (GetNotifications after the newest id it
- * has seen).
+ * has seen), and does the same when the server says "Resync" (events to an
+ * open connection may have been lost in a Redis restart; the hub sends the
+ * unread count with it).
  *
  *   notifications.on("added", (items, { live }) => ...);   // newest first
  *   notifications.on("read", (id) => ...);
@@ -189,6 +191,26 @@
 
   hub.on("UnreadCountUpdated", (count) => {
     setUnreadCount(count);
+  });
+
+  // The connection stayed open but events may have been lost (Redis
+  // restarted empty): catch up from the newest id seen, as after a
+  // reconnect, then refresh the read state of the newest few.
+  async function resync() {
+    try {
+      await catchUp(true);
+      for (const notification of await hub.invoke("GetNotifications", null, SHOWN)) {
+        if (notification.isRead) {
+          showRead(notification.id);
+        }
+      }
+    } catch (error) {
+      console.warn("[notifications] resync failed", error);
+    }
+  }
+
+  hub.on("Resync", () => {
+    resync();
   });
 
   hub.onConnected(async ({ reconnected }) => {

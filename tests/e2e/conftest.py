@@ -90,7 +90,10 @@ def chromium() -> Path:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it runs an
+# event loop in this thread, and every async test after it (pytest-asyncio)
+# would fail to start its own.
+@pytest.fixture(scope="module")
 def browser(chromium) -> Browser:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -9,10 +9,13 @@ back to polling when the hub cannot be reached at all.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
+from redis import Redis
 
+from realtime import conf
 from tests.e2e.pages import (
     RECOVERY_TIMEOUT,
     SCREENSHOTS,
@@ -20,9 +23,11 @@ from tests.e2e.pages import (
     change_status,
     log_in,
     log_in_to_admin,
+    new_customer,
     notify,
     open_bell,
     order_id,
+    orders_of,
     unread,
     wait_connected,
 )
@@ -199,3 +204,42 @@ def test_staff_see_how_many_users_are_online(shop, contexts):
     badge = staff.locator("[data-online-now]")
     expect(badge).to_have_text(re.compile(r"^[2-9]\d* online now$"))
     expect(customer.locator("[data-online-now]")).to_have_count(0)
+
+
+def test_open_page_catches_up_when_redis_loses_what_it_held(shop, contexts, redis_url):
+    """Redis emptied under an open page (a restart without persistence, a flush):
+    the server tells the page to resync, and it shows what was lost, with the
+    same connection and no reload."""
+    username = new_customer(shop)
+    [(pk, number)] = orders_of(shop, username)
+    customer = log_in(contexts(), shop, username)
+    customer.goto(f"{shop.url}/orders/{pk}/")
+    wait_connected(customer)
+    expect(customer.locator("[data-order-status]")).to_have_text("Pending")
+    customer.evaluate("window.__notReloaded = true")
+    connection_ids = "[...realtime.hubs.values()].map((hub) => hub.connection.connectionId)"
+    before_ids = customer.evaluate(connection_ids)
+    before = unread(customer)
+    # Published as far as the database knows, but the messages died with Redis.
+    shop.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from django.utils import timezone\n"
+        "from notifications.models import Notification\n"
+        "from orders.models import Order\n"
+        f"Order.objects.filter(number={number!r}).update(status='shipped',\n"
+        "    notified_status='shipped', status_message='Lost with Redis')\n"
+        f"user = get_user_model().objects.get(username={username!r})\n"
+        "Notification.objects.create(recipient=user, title='Lost with Redis',\n"
+        "    published_at=timezone.now())"
+    )
+    Redis.from_url(redis_url).flushdb()
+
+    expect(customer.locator("[data-order-status]")).to_have_text("Shipped")
+    expect(customer.locator("[data-order-message]")).to_have_text("Lost with Redis")
+    expect(customer.locator("[data-unread-count]")).to_have_text(str(before + 1))
+    open_bell(customer)
+    expect(bell_item(customer, "Lost with Redis")).to_be_visible()
+    assert customer.evaluate(connection_ids) == before_ids
+    assert customer.evaluate("window.__notReloaded") is True
+    # Let the new registry epoch settle, so the next test starts from it.
+    time.sleep(conf.get().REGISTRY_SETTLE)

@@ -8,8 +8,17 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from websockets.sync.client import connect
 
-from tests.e2e.wire import RS, LongPollingClient, invocation, negotiate, wait_until
+from tests.e2e.wire import (
+    HANDSHAKE,
+    RS,
+    LongPollingClient,
+    invocation,
+    negotiate,
+    wait_until,
+    ws_url,
+)
 from tests.live import http_request
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +41,14 @@ SSE = {"Accept": "text/event-stream"}
     ],
 )
 def test_http_transport_refuses_bad_connection_ids(live, method, query, headers, status):
+    """With ASP.NET Core's status and text/plain body."""
     data = b"{}\x1e" if method == "POST" else None
     url = f"{live.url}/hubs/echo{query}"
-    assert http_request(method, url, data=data, headers=headers)[0] == status
+    reply_status, reply_headers, body = http_request(method, url, data=data, headers=headers)
+
+    assert reply_status == status
+    assert reply_headers["Content-Type"] == "text/plain"
+    assert body == (b"Connection ID required" if status == 400 else b"No Connection with that ID")
 
 
 @pytest.mark.parametrize("path", ["/hubs/echo/negotiate", "/hubs/echo?id=x"])
@@ -67,6 +81,39 @@ def test_negotiate_version_0_has_no_connection_token(live):
     assert set(reply) == {"connectionId", "negotiateVersion", "availableTransports"}
     assert reply["negotiateVersion"] == 0
     assert reply["availableTransports"] == TRANSPORTS
+
+
+def test_negotiate_reply_is_byte_for_byte_aspnetcore_shape(live):
+    """Compact JSON in NegotiateProtocol's key order."""
+    status, _, body = http_request("POST", f"{live.url}/hubs/echo/negotiate?negotiateVersion=1")
+
+    reply = json.loads(body)
+    assert status == 200
+    assert (
+        body
+        == (
+            f'{{"negotiateVersion":1,"connectionId":"{reply["connectionId"]}",'
+            f'"connectionToken":"{reply["connectionToken"]}","availableTransports":'
+            f"{json.dumps(TRANSPORTS, separators=(',', ':'))}}}"
+        ).encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "error"),
+    [
+        ("abc", "The client requested a non-integer protocol version."),
+        ("1.5", "The client requested a non-integer protocol version."),
+        ("2147483648", "The client requested a non-integer protocol version."),
+        ("-1", "The client requested version '-1', but the server does not support this version."),
+    ],
+)
+def test_negotiate_refuses_bad_versions_in_aspnetcore_words(live, version, error):
+    """ASP.NET Core answers 200 with only the error; the client throws it."""
+    url = f"{live.url}/hubs/echo/negotiate?negotiateVersion={version}"
+    status, _, body = http_request("POST", url)
+
+    assert (status, json.loads(body)) == (200, {"error": error})
 
 
 def test_negotiate_version_1_has_a_separate_connection_token(live):
@@ -137,3 +184,15 @@ def test_server_sent_events_refuse_a_messagepack_handshake(live):
         "Cannot use the 'messagepack' protocol on the current transport. "
         "The transport does not support 'Binary' transfer format."
     )
+
+
+def test_a_poll_on_a_websocket_connection_cannot_change_its_transport(live):
+    """ASP.NET Core's 400 and text when another transport claims the connection."""
+    token = negotiate(live)["connectionToken"]
+    with connect(ws_url(live, query=f"?id={token}"), open_timeout=10) as websocket:
+        websocket.send(HANDSHAKE.decode())
+        assert websocket.recv(timeout=5) == "{}\x1e"
+
+        status, _, body = http_request("GET", f"{live.url}/hubs/echo?id={token}")
+
+    assert (status, body) == (400, b"Cannot change transports mid-connection")

@@ -14,10 +14,13 @@ from websockets.exceptions import InvalidStatus
 from tests.e2e.wire import (
     CUSTOMER,
     HANDSHAKE,
+    JSON_PING,
+    MESSAGEPACK_PING,
     Records,
     assert_closed,
     invocation,
     negotiate,
+    pinging,
     ws_url,
 )
 from tests.live import fetch_access_token
@@ -37,11 +40,23 @@ async def test_handshake_with_unknown_protocol_gets_an_error_then_close(live):
 @pytest.mark.parametrize(
     ("handshake", "error"),
     [
-        pytest.param(b'{"protocol":"json",\x1e', "not valid JSON", id="bad-json"),
-        pytest.param(b"[1,2]\x1e", "must be a JSON object", id="not-an-object"),
-        pytest.param(b'{"version":1}\x1e', "'protocol' property", id="no-protocol"),
-        pytest.param(b'{"protocol":"json","version":"1"}\x1e', "'version'", id="text-version"),
-        pytest.param(b"\xff\xfe\x1e", "not valid UTF-8", id="not-utf8"),
+        pytest.param(b'{"protocol":"json",\x1e', "handshake. Error reading JSON.", id="bad-json"),
+        pytest.param(
+            b"[1,2]\x1e",
+            "Unexpected JSON Token Type 'Array'. Expected a JSON Object.",
+            id="not-an-object",
+        ),
+        pytest.param(
+            b'{"version":1}\x1e',
+            "Missing required property 'protocol'. Message content: {\"version\":1}",
+            id="no-protocol",
+        ),
+        pytest.param(
+            b'{"protocol":"json","version":"1"}\x1e',
+            "Expected 'version' to be of type Number.",
+            id="text-version",
+        ),
+        pytest.param(b"\xff\xfe\x1e", "Error reading JSON.", id="not-utf8"),
         pytest.param(b"{" + b" " * 2000, "Handshake was canceled.", id="too-long"),
     ],
 )
@@ -114,6 +129,19 @@ async def test_binary_messagepack_handshake_and_invocation(live):
         assert isinstance(message, bytes)
         assert message[0] == len(message) - 1  # one length-prefixed message
         assert msgpack.unpackb(message[1:]) == [3, {}, "9", 3, 9]
+
+
+async def test_messagepack_invocations_from_the_server_have_six_items(live):
+    """As ASP.NET Core writes them: StreamIds last, empty (other clients index it)."""
+    async with connect(ws_url(live)) as websocket:
+        await websocket.send(b'{"protocol":"messagepack","version":1}\x1e')
+        assert await asyncio.wait_for(websocket.recv(), 5) == "{}\x1e"
+        body = msgpack.packb([1, {}, None, "NotifyMe", ["hi"]])
+        await websocket.send(bytes([len(body)]) + body)
+
+        while (message := await asyncio.wait_for(websocket.recv(), 5)) == b"\x02\x91\x06":
+            pass  # a Ping
+        assert msgpack.unpackb(message[1:]) == [1, {}, None, "Notified", ["hi"], []]
 
 
 async def test_silent_client_gets_pings_then_a_timeout_close(live):
@@ -272,10 +300,12 @@ async def test_group_broadcasts_arrive_whole_in_both_encodings(live):
         assert (await _next_messagepack(binary_ws))[:3] == [3, {}, "1"]
 
         for size in (10, 70_000):
-            live.shell(
-                "from realtime import hub_context\n"
-                f"hub_context('echohub').group('wide').send('Wide', 'é' * {size}, {size})"
-            )
+            async with pinging((text_ws, JSON_PING), (binary_ws, MESSAGEPACK_PING)):
+                await asyncio.to_thread(
+                    live.shell,
+                    "from realtime import hub_context\n"
+                    f"hub_context('echohub').group('wide').send('Wide', 'é' * {size}, {size})",
+                )
             event = await text.next_not_ping(timeout=10)
             assert event == {"type": 1, "target": "Wide", "arguments": ["é" * size, size]}
             assert (await _next_messagepack(binary_ws))[3:5] == ["Wide", ["é" * size, size]]

@@ -9,6 +9,7 @@ request by request (`LongPollingClient`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -80,6 +81,34 @@ class Records:
         while (record := await self.next(timeout)).get("type") == 6:
             pass
         return record
+
+
+#: A Ping record in each encoding, as the official clients send it.
+JSON_PING = '{"type":6}\x1e'
+MESSAGEPACK_PING = b"\x02\x91\x06"
+
+
+@contextlib.asynccontextmanager
+async def pinging(*sockets: tuple[object, str | bytes], every: float = 1.0):
+    """Send each (socket, ping record) pair its Ping every `every` seconds meanwhile.
+
+    A raw client sends nothing by itself; without pings the server ends it after
+    CLIENT_TIMEOUT while the test waits for something slow (a `manage.py shell`).
+    """
+
+    async def ping() -> None:
+        while True:
+            for websocket, record in sockets:
+                await websocket.send(record)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(ping())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def assert_closed(websocket, timeout: float = 5) -> None:

@@ -53,7 +53,7 @@ def test_a_failed_publish_stays_pending_and_the_worker_delivers_it_once(
 ):
     with (
         mock.patch(
-            "realtime.store.group_processes", side_effect=RedisConnectionError("Redis is down")
+            "realtime.epoch.route_groups", side_effect=RedisConnectionError("Redis is down")
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):

@@ -2,8 +2,13 @@
 
 from config.asgi import django_application
 from config.routing import HUBS, build_application
-from tests.realtime.hubs import EchoHub, SecureHub
+from tests.realtime.hubs import AudienceHub, EchoHub, SecureHub
 
-TEST_HUBS = {**HUBS, "hubs/echo": EchoHub, "hubs/secure": SecureHub}
+TEST_HUBS = {
+    **HUBS,
+    "hubs/echo": EchoHub,
+    "hubs/secure": SecureHub,
+    "hubs/audience": AudienceHub,
+}
 
 application = build_application(TEST_HUBS, django_application)

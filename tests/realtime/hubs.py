@@ -61,3 +61,39 @@ class SecureHub(AuthenticatedHub):
 
     async def whoami(self) -> str:
         return self.user.get_username()
+
+
+HEARD = "Heard"
+
+
+class AudienceHub(Hub):
+    """Opts in to hub-wide sends; reaches every audience of ASP.NET Core's IHubClients."""
+
+    allow_broadcast_to_all = True
+
+    async def whoami(self) -> str:
+        return self.connection_id
+
+    async def join(self, group: str) -> None:
+        await self.groups.add(group)
+
+    async def to_others(self, text: str) -> None:
+        await self.clients.others.send(HEARD, "others", text)
+
+    async def to_all_except(self, connection_ids: list[str], text: str) -> None:
+        await self.clients.all_except(connection_ids).send(HEARD, "all_except", text)
+
+    async def to_group_except(self, group: str, connection_ids: list[str], text: str) -> None:
+        await self.clients.group_except(group, connection_ids).send(HEARD, "group_except", text)
+
+    async def to_clients(self, connection_ids: list[str], text: str) -> None:
+        await self.clients.clients(connection_ids).send(HEARD, "clients", text)
+
+    async def to_users(self, user_ids: list[str], text: str) -> None:
+        await self.clients.users(user_ids).send(HEARD, "users", text)
+
+
+class GroupOnlyHub(AudienceHub):
+    """The same methods on a hub that keeps hub-wide sends off (the default)."""
+
+    allow_broadcast_to_all = False

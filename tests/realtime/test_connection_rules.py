@@ -74,7 +74,7 @@ async def test_handshake_may_arrive_in_pieces_with_a_message_behind_it():
     ("frame", "error"),
     [
         ("{not json" + RS, "Connection closed with an error."),
-        ('{"type":99}' + RS, "Connection closed with an error."),
+        ('{"type":1}' + RS, "Missing required property 'target'."),
         ('{"type":3,"invocationId":"nope"}' + RS, "the server made no such request"),
         ("x" * 40_000 + RS, "exceeds the limit of 32768 bytes"),
     ],
@@ -86,6 +86,17 @@ async def test_protocol_violations_close_with_an_error(frame, error):
     close = await client.receive_close()
     assert error in close["error"]
     assert close.get("allowReconnect") is None
+    await client.disconnect()
+
+
+async def test_unknown_message_types_are_passed_over_as_aspnetcore_does():
+    """HubProtocol.md lets later versions add message types; old peers ignore them."""
+    client = HubCommunicator(EchoHub)
+    await client.connect()
+    await client.send_raw('{"type":99,"future":true}' + RS)
+    await client.send_raw('{"type":1,"invocationId":"1","target":"Add","arguments":[1,2]}' + RS)
+    completion = json.loads((await client._communicator.receive_from(timeout=5)).rstrip(RS))
+    assert completion == {"type": 3, "invocationId": "1", "result": 3}
     await client.disconnect()
 
 

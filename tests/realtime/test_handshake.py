@@ -52,12 +52,12 @@ def test_parse_handshake_accepts_bytearray():
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        pytest.param(b'{"protocol":"j\xffson","version":1}', "not valid UTF-8", id="utf8"),
-        pytest.param(b'{"protocol":"json",', "not valid JSON", id="truncated-json"),
-        pytest.param(b"", "not valid JSON", id="empty"),
-        pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested too deeply", id="deep"),
-        pytest.param(b'["json",1]', "must be a JSON object", id="array"),
-        pytest.param(b'"json"', "must be a JSON object", id="string"),
+        pytest.param(b'{"protocol":"j\xffson","version":1}', "Error reading JSON", id="utf8"),
+        pytest.param(b'{"protocol":"json",', "Error reading JSON", id="truncated-json"),
+        pytest.param(b"", "Error reading JSON", id="empty"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, "Error reading JSON", id="deep"),
+        pytest.param(b'["json",1]', "Token Type 'Array'. Expected a JSON Object", id="array"),
+        pytest.param(b'"json"', "Token Type 'String'. Expected a JSON Object", id="string"),
         pytest.param(b'{"version":1}', "'protocol'", id="missing-protocol"),
         pytest.param(b'{"protocol":null,"version":1}', "'protocol'", id="null-protocol"),
         pytest.param(b'{"protocol":1,"version":1}', "'protocol'", id="int-protocol"),
@@ -71,6 +71,17 @@ def test_parse_handshake_accepts_bytearray():
 def test_parse_handshake_refuses_invalid_requests(record, message):
     with pytest.raises(ProtocolError, match=message):
         parse_handshake(record + b"\x1e")
+
+
+def test_parse_handshake_echoes_a_request_without_control_characters():
+    """ASP.NET Core's text, with a newline shown escaped: one log line per refusal."""
+    with pytest.raises(ProtocolError) as refused:
+        parse_handshake(b'{"version":1,\n\t"x":"\x7f"}\x1e')
+
+    assert str(refused.value) == (
+        "Missing required property 'protocol'. "
+        'Message content: {"version":1,\\x0a\\x09"x":"\\x7f"}'
+    )
 
 
 def test_parse_handshake_enforces_max_size_before_and_after_the_separator():

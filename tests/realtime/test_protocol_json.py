@@ -198,18 +198,30 @@ def test_parse_ignores_unknown_properties():
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"type": 1, "invocationId": None, "target": "A", "arguments": []}, Invocation("A", ())),
-        ({"type": 3, "invocationId": "1", "error": None}, Completion.void("1")),
-        (
-            {"type": 3, "invocationId": "1", "error": None, "result": 2},
-            Completion.with_result("1", 2),
-        ),
-        ({"type": 7, "error": None}, Close()),
         ({"type": 1, "target": "A", "arguments": [], "headers": {}}, Invocation("A", ())),
+        ({"type": 1, "invocationId": "", "target": "A", "arguments": []}, Invocation("A", ())),
+        ({"type": 7, "error": ""}, Close("")),
+        ({"type": 0}, None),
+        ({"type": 10, "whatever": [1]}, None),
+        ({"type": 9, "sequenceId": -1}, Sequence(-1)),
     ],
 )
-def test_parse_reads_null_optional_strings_and_empty_headers_as_absent(payload, message):
-    assert PROTOCOL.parse(frame(payload)) == [message]
+def test_parse_reads_what_aspnetcore_reads(payload, message):
+    """An empty id is non-blocking, empty headers are none, unknown types are passed over."""
+    assert PROTOCOL.parse(frame(payload)) == ([] if message is None else [message])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": 1, "invocationId": None, "target": "A", "arguments": []},
+        {"type": 3, "invocationId": "1", "error": None},
+        {"type": 7, "error": None},
+    ],
+)
+def test_parse_refuses_null_for_a_string_as_aspnetcore_does(payload):
+    with pytest.raises(ProtocolError, match="to be of type String"):
+        PROTOCOL.parse(frame(payload))
 
 
 def test_parse_keeps_payload_values_as_json_gives_them():
@@ -238,24 +250,32 @@ def test_parse_checks_size_before_parsing_json():
 INVALID_FRAMES = [
     pytest.param(b'{"type":6}', "Incomplete message", id="no-separator"),
     pytest.param(b'{"type":6}\x1e{"type":6}', "Incomplete message", id="trailing-fragment"),
-    pytest.param(b"\x1e", "not valid JSON", id="empty-record"),
-    pytest.param(b'{"type":6}\x1e\x1e', "not valid JSON", id="empty-second-record"),
-    pytest.param(b'{"type":6,"x":"\xff"}\x1e', "not valid UTF-8", id="invalid-utf8"),
-    pytest.param(b'{"type":6,"x":"\xed\xa0\x80"}\x1e', "not valid UTF-8", id="utf8-surrogate"),
-    pytest.param(b'\xef\xbb\xbf{"type":6}\x1e', "not valid JSON", id="bom"),
-    pytest.param(b'{"type":6\x1e', "not valid JSON", id="truncated-json"),
-    pytest.param(b'{"type":6}{"type":6}\x1e', "not valid JSON", id="two-objects-one-record"),
-    pytest.param(b"{'type':6}\x1e", "not valid JSON", id="single-quotes"),
-    pytest.param(b'{"type":1,"target":"A","arguments":[NaN]}\x1e', "NaN", id="nan"),
-    pytest.param(b'{"type":1,"target":"A","arguments":[Infinity]}\x1e', "Infinity", id="inf"),
-    pytest.param(b'{"type":1,"target":"A","arguments":[-Infinity]}\x1e', "Infinity", id="-inf"),
-    pytest.param(b'{"type":1,"target":"A","arguments":[1e999]}\x1e', "out of range", id="1e999"),
+    pytest.param(b"\x1e", "Error reading JSON.", id="empty-record"),
+    pytest.param(b'{"type":6}\x1e\x1e', "Error reading JSON.", id="empty-second-record"),
+    pytest.param(b'{"type":6,"x":"\xff"}\x1e', "Error reading JSON.", id="invalid-utf8"),
+    pytest.param(b'{"type":6,"x":"\xed\xa0\x80"}\x1e', "Error reading JSON.", id="utf8-surrogate"),
+    pytest.param(b'\xef\xbb\xbf{"type":6}\x1e', "Error reading JSON.", id="bom"),
+    pytest.param(b'{"type":6\x1e', "Error reading JSON.", id="truncated-json"),
+    pytest.param(b'{"type":6}{"type":6}\x1e', "Error reading JSON.", id="two-objects-one-record"),
+    pytest.param(b"{'type':6}\x1e", "Error reading JSON.", id="single-quotes"),
+    pytest.param(b'{"type":1,"target":"A","arguments":[NaN]}\x1e', "Error reading JSON.", id="nan"),
     pytest.param(
-        b'{"type":1,"target":"A","arguments":[' + b"9" * 5000 + b"]}\x1e", "JSON", id="bigint"
+        b'{"type":1,"target":"A","arguments":[Infinity]}\x1e', "Error reading JSON.", id="inf"
     ),
-    pytest.param(b"[" * 50_000 + b"]" * 50_000 + b"\x1e", "nested too deeply", id="deep-array"),
     pytest.param(
-        b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"\x1e", "nested too deeply", id="deep-obj"
+        b'{"type":1,"target":"A","arguments":[-Infinity]}\x1e', "Error reading JSON.", id="-inf"
+    ),
+    pytest.param(
+        b'{"type":1,"target":"A","arguments":[1e999]}\x1e', "Error reading JSON.", id="1e999"
+    ),
+    pytest.param(
+        b'{"type":1,"target":"A","arguments":[' + b"9" * 5000 + b"]}\x1e",
+        "Error reading JSON.",
+        id="bigint",
+    ),
+    pytest.param(b"[" * 50_000 + b"]" * 50_000 + b"\x1e", "Error reading JSON.", id="deep-array"),
+    pytest.param(
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"\x1e", "Error reading JSON.", id="deep-obj"
     ),
 ]
 
@@ -267,79 +287,94 @@ def test_parse_refuses_malformed_frames(data, message):
 
 
 INVALID_MESSAGES = [
-    pytest.param([6], "must be a JSON object", id="array"),
-    pytest.param(6, "must be a JSON object", id="number"),
-    pytest.param(None, "must be a JSON object", id="null"),
-    pytest.param({}, "integer 'type'", id="no-type"),
-    pytest.param({"type": "1"}, "integer 'type'", id="str-type"),
-    pytest.param({"type": 6.0}, "integer 'type'", id="float-type"),
-    pytest.param({"type": True}, "integer 'type'", id="bool-type"),
-    pytest.param({"type": None}, "integer 'type'", id="null-type"),
-    pytest.param({"type": 0}, "Unknown message type 0", id="type-0"),
-    pytest.param({"type": 10}, "Unknown message type 10", id="type-10"),
-    pytest.param({"type": -1}, "Unknown message type -1", id="type-negative"),
-    pytest.param({"type": 1, "arguments": []}, "'target' property is missing", id="no-target"),
-    pytest.param({"type": 1, "target": 5, "arguments": []}, "'target' must be", id="int-target"),
-    pytest.param({"type": 1, "target": "", "arguments": []}, "non-empty", id="empty-target"),
-    pytest.param({"type": 1, "target": None, "arguments": []}, "'target'", id="null-target"),
-    pytest.param({"type": 1, "target": "A"}, "'arguments' must be an array", id="no-arguments"),
-    pytest.param({"type": 1, "target": "A", "arguments": {}}, "'arguments'", id="dict-arguments"),
-    pytest.param({"type": 1, "target": "A", "arguments": None}, "'arguments'", id="null-args"),
+    pytest.param([6], "Token Type 'Array'. Expected a JSON Object", id="array"),
+    pytest.param(6, "Token Type 'Number'. Expected a JSON Object", id="number"),
+    pytest.param(None, "Token Type 'Null'. Expected a JSON Object", id="null"),
+    pytest.param(True, "Token Type 'True'. Expected a JSON Object", id="true"),
+    pytest.param({}, "Missing required property 'type'", id="no-type"),
+    pytest.param({"type": "1"}, "Expected 'type' to be of type Number", id="str-type"),
+    pytest.param({"type": 6.0}, "Expected 'type' to be of type Number", id="float-type"),
+    pytest.param({"type": True}, "Expected 'type' to be of type Number", id="bool-type"),
+    pytest.param({"type": None}, "Expected 'type' to be of type Number", id="null-type"),
+    pytest.param({"type": 1, "arguments": []}, "Missing required property 'target'", id="no-tgt"),
+    pytest.param(
+        {"type": 1, "target": 5, "arguments": []}, "'target' to be of type String", id="i"
+    ),
+    pytest.param({"type": 1, "target": "", "arguments": []}, "required property 'target'", id="e"),
+    pytest.param({"type": 1, "target": None, "arguments": []}, "'target' to be of type", id="n"),
+    pytest.param({"type": 1, "target": "A"}, "Missing required property 'arguments'", id="no-args"),
+    pytest.param(
+        {"type": 1, "target": "A", "arguments": {}}, "'arguments' to be of type Array", id="d"
+    ),
+    pytest.param(
+        {"type": 1, "target": "A", "arguments": None}, "'arguments' to be of type", id="na"
+    ),
     pytest.param(
         {"type": 1, "target": "A", "arguments": [], "invocationId": 1},
-        "'invocationId'",
+        "Expected 'invocationId' to be of type String",
         id="int-id",
     ),
     pytest.param(
-        {"type": 1, "target": "A", "arguments": [], "invocationId": ""}, "non-empty", id="empty-id"
-    ),
-    pytest.param(
-        {"type": 1, "target": "A", "arguments": [], "streamIds": "1"}, "'streamIds'", id="str-ids"
+        {"type": 1, "target": "A", "arguments": [], "streamIds": "1"},
+        "Expected 'streamIds' to be of type Array",
+        id="str-ids",
     ),
     pytest.param(
         {"type": 1, "target": "A", "arguments": [], "streamIds": [1]}, "'streamIds'", id="int-ids"
     ),
     pytest.param(
+        {"type": 1, "target": "A", "arguments": [], "streamIds": [""]}, "'streamIds'", id="e-ids"
+    ),
+    pytest.param(
         {"type": 1, "target": "A", "arguments": [], "streamIds": None}, "'streamIds'", id="null-ids"
     ),
     pytest.param(
-        {"type": 1, "target": "A", "arguments": [], "headers": []}, "'headers'", id="list-headers"
+        {"type": 1, "target": "A", "arguments": [], "headers": []},
+        "Expected 'headers' to be of type StartObject",
+        id="list-headers",
     ),
     pytest.param(
-        {"type": 1, "target": "A", "arguments": [], "headers": {"a": 1}}, "'headers'", id="int-hdr"
+        {"type": 1, "target": "A", "arguments": [], "headers": {"a": 1}},
+        "Expected header 'a' to be of type String",
+        id="int-hdr",
     ),
     pytest.param(
         {"type": 1, "target": "A", "arguments": [], "headers": None}, "'headers'", id="null-hdrs"
     ),
-    pytest.param({"type": 4, "target": "A", "arguments": []}, "'invocationId'", id="stream-no-id"),
-    pytest.param({"type": 4, "invocationId": "1", "arguments": []}, "'target'", id="stream-no-tgt"),
-    pytest.param({"type": 2, "item": 1}, "'invocationId' property is missing", id="item-no-id"),
-    pytest.param({"type": 2, "invocationId": "1"}, "'item' property is missing", id="item-no-item"),
-    pytest.param({"type": 3}, "'invocationId' property is missing", id="completion-no-id"),
-    pytest.param({"type": 3, "invocationId": 3}, "'invocationId'", id="completion-int-id"),
+    pytest.param({"type": 4, "target": "A", "arguments": []}, "property 'invocationId'", id="s-id"),
+    pytest.param(
+        {"type": 4, "invocationId": "1", "arguments": []}, "property 'target'", id="s-tgt"
+    ),
+    pytest.param({"type": 2, "item": 1}, "Missing required property 'invocationId'", id="item-id"),
+    pytest.param({"type": 2, "invocationId": "1"}, "Missing required property 'item'", id="item"),
+    pytest.param({"type": 2, "invocationId": "", "item": 1}, "property 'invocationId'", id="e-id"),
+    pytest.param({"type": 3}, "Missing required property 'invocationId'", id="completion-no-id"),
+    pytest.param({"type": 3, "invocationId": 3}, "'invocationId' to be of type", id="c-int-id"),
     pytest.param(
         {"type": 3, "invocationId": "1", "result": 42, "error": "It didn't work!"},
-        "both 'result' and 'error'",
+        "The 'error' and 'result' properties are mutually exclusive",
         id="completion-result-and-error",
     ),
     pytest.param(
         {"type": 3, "invocationId": "1", "result": None, "error": "x"},
-        "both 'result' and 'error'",
+        "mutually exclusive",
         id="completion-null-result-and-error",
     ),
     pytest.param(
-        {"type": 3, "invocationId": "1", "error": 5}, "'error'", id="completion-int-error"
+        {"type": 3, "invocationId": "1", "error": 5}, "'error' to be of type String", id="c-error"
     ),
-    pytest.param({"type": 5}, "'invocationId' property is missing", id="cancel-no-id"),
-    pytest.param({"type": 7, "error": 1}, "'error'", id="close-int-error"),
+    pytest.param({"type": 5}, "Missing required property 'invocationId'", id="cancel-no-id"),
+    pytest.param({"type": 7, "error": 1}, "'error' to be of type String", id="close-int-error"),
     pytest.param(
-        {"type": 7, "allowReconnect": "yes"}, "'allowReconnect'", id="close-str-reconnect"
+        {"type": 7, "allowReconnect": "yes"},
+        "Expected 'allowReconnect' to be true or false",
+        id="close-str-reconnect",
     ),
     pytest.param({"type": 7, "allowReconnect": None}, "'allowReconnect'", id="close-null-recon"),
-    pytest.param({"type": 8}, "'sequenceId'", id="ack-missing"),
-    pytest.param({"type": 8, "sequenceId": "1"}, "'sequenceId'", id="ack-str"),
+    pytest.param({"type": 6, "target": 1}, "'target' to be of type String", id="ping-checked"),
+    pytest.param({"type": 8}, "Missing required property 'sequenceId'", id="ack-missing"),
+    pytest.param({"type": 8, "sequenceId": "1"}, "'sequenceId' to be of type Number", id="ack-s"),
     pytest.param({"type": 8, "sequenceId": True}, "'sequenceId'", id="ack-bool"),
-    pytest.param({"type": 9, "sequenceId": -1}, "'sequenceId'", id="sequence-negative"),
     pytest.param({"type": 9, "sequenceId": 1.5}, "'sequenceId'", id="sequence-float"),
 ]
 
@@ -351,8 +386,8 @@ def test_parse_refuses_invalid_messages(payload, message):
 
 
 def test_parse_refuses_the_whole_frame_when_one_message_is_invalid():
-    with pytest.raises(ProtocolError, match="Unknown message type 42"):
-        PROTOCOL.parse(frame({"type": 6}, {"type": 42}))
+    with pytest.raises(ProtocolError, match="Missing required property 'type'"):
+        PROTOCOL.parse(frame({"type": 6}, {}))
 
 
 def test_encode_converts_values_plain_json_cannot_carry():
@@ -363,7 +398,7 @@ def test_encode_converts_values_plain_json_cannot_carry():
     encoded = PROTOCOL.encode(Invocation("A", arguments))
 
     assert json.loads(encoded[:-1])["arguments"] == [
-        "2024-05-01T12:30:00+00:00",
+        "2024-05-01T12:30:00Z",  # UTC as System.Text.Json writes it
         "2024-05-01",
         "08:15:00",
         "12345678-1234-5678-1234-567812345678",
@@ -371,6 +406,36 @@ def test_encode_converts_values_plain_json_cannot_carry():
         [1, 2],
         "AP8=",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (dt.datetime(2017, 4, 11, tzinfo=dt.UTC), "2017-04-11T00:00:00Z"),
+        (dt.datetime(2017, 4, 11, 1, 2, 3, 120000, tzinfo=dt.UTC), "2017-04-11T01:02:03.12Z"),
+        (dt.datetime(2017, 4, 11, 1, 2, 3, 5), "2017-04-11T01:02:03.000005"),
+        (
+            dt.datetime(
+                2016, 5, 10, 13, 51, 20, tzinfo=dt.timezone(dt.timedelta(hours=12, minutes=34))
+            ),
+            "2016-05-10T13:51:20+12:34",
+        ),
+        (dt.time(8, 15, 0, 500000), "08:15:00.5"),
+    ],
+)
+def test_encode_writes_times_as_system_text_json_does(value, text):
+    """No trailing zeros in the fraction, and "Z" for UTC."""
+    assert PROTOCOL.encode(StreamItem("1", value)) == (
+        b'{"type":2,"invocationId":"1","item":"' + text.encode() + b'"}\x1e'
+    )
+
+
+def test_encode_leaves_out_an_empty_invocation_id_and_error():
+    """ASP.NET Core writes neither; an empty error reads as a void completion."""
+    assert PROTOCOL.encode(Invocation("A", (), invocation_id="")) == (
+        b'{"type":1,"target":"A","arguments":[]}\x1e'
+    )
+    assert PROTOCOL.encode(Completion.with_error("1", "")) == b'{"type":3,"invocationId":"1"}\x1e'
 
 
 def test_encode_refuses_values_json_cannot_carry():

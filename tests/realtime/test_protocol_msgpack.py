@@ -63,26 +63,25 @@ SPEC_ENCODED_BOTH_WAYS = [
     ),
     pytest.param("0x93 0x05 0x80 0xa3 0x78 0x79 0x7a", CancelInvocation("xyz"), id="cancel"),
     pytest.param("0x91 0x06", Ping(), id="ping"),
-    pytest.param("0x92 0x07 0xa3 0x78 0x79 0x7a", Close("xyz"), id="close"),
     pytest.param(
         "0x93 0x07 0xa3 0x78 0x79 0x7a 0xc3",
         Close("xyz", allow_reconnect=True),
         id="close-reconnect",
     ),
-]
-SPEC_DECODED_ONLY = [
-    pytest.param(
-        SPEC_INVOCATION, Invocation("method", (42,), invocation_id="xyz"), id="invocation"
-    ),
+    pytest.param(SPEC_INVOCATION, Invocation("method", (42,), "xyz"), id="invocation"),
     pytest.param(SPEC_NON_BLOCKING, Invocation("method", (42,)), id="non-blocking"),
     pytest.param(
         SPEC_STREAM_INVOCATION, StreamInvocation("xyz", "method", (42,)), id="stream-invocation"
     ),
     pytest.param(
         SPEC_HEADERS,
-        Invocation("method", (42,), invocation_id="xyz", headers={"x": "y", "z": "z"}),
+        Invocation("method", (42,), "xyz", headers={"x": "y", "z": "z"}),
         id="headers",
     ),
+]
+SPEC_DECODED_ONLY = [
+    # ASP.NET Core writes Close with three items, AllowReconnect always present.
+    pytest.param("0x92 0x07 0xa3 0x78 0x79 0x7a", Close("xyz"), id="close"),
     # The spec writes these ids as uint8 (0xcc); msgpack-python packs them as fixints.
     pytest.param("0x92 0x08 0xcc 0x24", Ack(36), id="ack"),
     pytest.param("0x92 0x09 0xcc 0x13", Sequence(19), id="sequence"),
@@ -103,14 +102,17 @@ def test_encode_ping_is_exactly_0x91_0x06():
     assert PROTOCOL.encode(Ping()) == b"\x02\x91\x06"
 
 
-def test_encode_invocation_without_stream_ids_uses_the_five_item_form():
-    """The spec's 6-item example minus its empty StreamIds, as the JS client writes it."""
-    expected = body(SPEC_INVOCATION)[:-1].replace(b"\x96", b"\x95", 1)
+def test_encode_invocation_always_writes_six_items():
+    """StreamIds last and empty: a 5-item Invocation breaks other SignalR clients."""
+    assert PROTOCOL.encode(Invocation("method", (42,), invocation_id="xyz")) == framed(
+        body(SPEC_INVOCATION)
+    )
+    assert PROTOCOL.encode_invocation_frame("UnreadCountUpdated", [0]) == pack(
+        1, {}, None, "UnreadCountUpdated", [0], []
+    )
 
-    assert PROTOCOL.encode(Invocation("method", (42,), invocation_id="xyz")) == framed(expected)
 
-
-def test_encode_invocation_with_stream_ids_uses_the_six_item_form():
+def test_encode_invocation_with_stream_ids_writes_them_last():
     message = Invocation("method", (42,), invocation_id="xyz", stream_ids=("1",))
 
     assert PROTOCOL.encode(message) == pack(1, {}, "xyz", "method", [42], ["1"])
@@ -119,16 +121,18 @@ def test_encode_invocation_with_stream_ids_uses_the_six_item_form():
 def test_encode_writes_headers_and_nil_invocation_id():
     message = Invocation("method", (42,), headers={"x": "y"})
 
-    assert PROTOCOL.encode(message) == pack(1, {"x": "y"}, None, "method", [42])
+    assert PROTOCOL.encode(message) == pack(1, {"x": "y"}, None, "method", [42], [])
 
 
 @pytest.mark.parametrize(
     ("message", "items"),
     [
         (StreamInvocation("1", "S", (), stream_ids=("a",)), [4, {}, "1", "S", [], ["a"]]),
-        (StreamInvocation("1", "S", ()), [4, {}, "1", "S", []]),
+        (StreamInvocation("1", "S", ()), [4, {}, "1", "S", [], []]),
         (Completion.with_result("1", None), [3, {}, "1", 3, None]),
-        (Close(), [7, None]),
+        (Close(), [7, None, False]),
+        (Close(""), [7, None, False]),
+        (Invocation("S", (), invocation_id=""), [1, {}, None, "S", [], []]),
         (Ack(36), [8, 36]),
         (Sequence(2**40), [9, 2**40]),
     ],
@@ -281,24 +285,31 @@ INVALID_FRAMES = [
     pytest.param(b"\xff\xff\xff\xff\x7f", "larger than 2 GiB", id="varint-over-2gib"),
     pytest.param(b"\x80\x80\x80\x80\x08", "larger than 2 GiB", id="varint-2gib"),
     pytest.param(b"\xff\xff\xff\xff\x07", "body is truncated", id="varint-max"),
-    pytest.param(b"\x00", "not valid MessagePack", id="empty-body"),
-    pytest.param(b"\x01\xc1", "not valid MessagePack", id="reserved-byte"),
-    pytest.param(b"\x02\x91\xc1", "not valid MessagePack", id="garbage-inside"),
-    pytest.param(b"\x03\x91\x06\x06", "not valid MessagePack", id="extra-data-in-body"),
-    pytest.param(b"\x02\x92\x06", "not valid MessagePack", id="short-array"),
-    pytest.param(b"\x03\xa2\xc3\x28", "not valid MessagePack", id="invalid-utf8-str"),
-    pytest.param(b"\x04\x81\x91\x01\x01", "not valid MessagePack", id="unhashable-key"),
+    pytest.param(b"\x00", "must be a MessagePack array", id="empty-body"),
+    pytest.param(b"\x01\xc1", "must be a MessagePack array", id="reserved-byte"),
+    pytest.param(b"\x02\x91\xc1", "Reading 'messageType' as Int32 failed", id="garbage-inside"),
+    pytest.param(b"\x03\xa2\xc3\x28", "must be a MessagePack array", id="invalid-utf8-str"),
+    pytest.param(b"\x01\x06", "must be a MessagePack array", id="not-an-array"),
+    pytest.param(b"\x01\x90", "Reading 'messageType' as Int32 failed", id="empty-array"),
+    pytest.param(b"\x01\x80", "must be a MessagePack array", id="map"),
     pytest.param(
-        b"\x0f\xc7\x0c\xff\x00\x00\x00\x00\x7f\xff\xff\xff\xff\xff\xff\xff",
-        "not valid MessagePack",
+        b"\x08\x94\x02\x80\xa11\xa2\xc3\x28",
+        "Deserializing object of the `Object` type for 'item' failed",
+        id="invalid-utf8-item",
+    ),
+    pytest.param(
+        b"\x09\x94\x02\x80\xa11\x81\x91\x01\x01", "for 'item' failed", id="unhashable-key"
+    ),
+    pytest.param(
+        b"\x14\x94\x02\x80\xa11\xc7\x0c\xff\x00\x00\x00\x00\x7f\xff\xff\xff\xff\xff\xff\xff",
+        "for 'item' failed",
         id="timestamp-out-of-range",
     ),
     pytest.param(
-        b"\x07\xd7\xff\xff\xff\xff\xff\x00", "not valid MessagePack", id="timestamp-bad-nanos"
+        b"\x0c\x94\x02\x80\xa11\xd7\xff\xff\xff\xff\xff\x00",
+        "for 'item' failed",
+        id="timestamp-bad-nanos",
     ),
-    pytest.param(b"\x01\x06", "non-empty MessagePack array", id="not-an-array"),
-    pytest.param(b"\x01\x90", "non-empty MessagePack array", id="empty-array"),
-    pytest.param(b"\x01\x80", "non-empty MessagePack array", id="map"),
 ]
 
 
@@ -309,59 +320,83 @@ def test_parse_refuses_malformed_frames(data, message):
 
 
 def test_parse_refuses_deep_nesting():
-    payload = b"\x91" * 100_000 + b"\x06"
+    payload = b"\x94\x02\x80\xa11" + b"\x91" * 100_000 + b"\x06"
     size = len(payload)
     prefix = bytes([size & 0x7F | 0x80, size >> 7 & 0x7F | 0x80, size >> 14])
 
-    with pytest.raises(ProtocolError, match="not valid MessagePack"):
+    with pytest.raises(ProtocolError, match="for 'item' failed"):
         PROTOCOL.parse(prefix + payload)
 
 
+# Read as ASP.NET Core's reader reads them: fields past the last one a type
+# defines, and message types this server does not know, are passed over.
+LENIENT = [
+    pytest.param(b"\x03\x91\x06\x06", [Ping()], id="extra-data-in-body"),
+    pytest.param(b"\x02\x92\x06", [Ping()], id="short-ping-array"),
+    pytest.param(pack(0), [], id="type-0"),
+    pytest.param(pack(10) + pack(6), [Ping()], id="type-10"),
+    pytest.param(pack(1, {}, None, "A", [], [], 1), [Invocation("A", ())], id="invocation-long"),
+    pytest.param(pack(1, {}, "", "A", []), [Invocation("A", ())], id="empty-id-non-blocking"),
+    pytest.param(pack(3, {}, "1", 2, None), [Completion.void("1")], id="void-with-result"),
+    pytest.param(pack(3, {}, "1", 1, None), [Completion.void("1")], id="nil-error-is-void"),
+    pytest.param(pack(5, {}, "1", None), [CancelInvocation("1")], id="cancel-long"),
+    pytest.param(pack(6, {}), [Ping()], id="ping-with-headers"),
+    pytest.param(pack(8, -1), [Ack(-1)], id="ack-negative"),
+    pytest.param(pack(9, 1, 2), [Sequence(1)], id="sequence-long"),
+    pytest.param(pack(7, None), [Close()], id="close-two-items"),
+    pytest.param(pack(7, ""), [Close("")], id="close-empty-error"),
+]
+
+
+@pytest.mark.parametrize(("data", "messages"), LENIENT)
+def test_parse_reads_what_aspnetcore_reads(data, messages):
+    assert PROTOCOL.parse(data) == messages
+
+
 INVALID_MESSAGES = [
-    pytest.param([True], "integer message type", id="bool-type"),
-    pytest.param(["1"], "integer message type", id="str-type"),
-    pytest.param([1.0, {}, None, "A", []], "integer message type", id="float-type"),
-    pytest.param([0], "Unknown message type 0", id="type-0"),
-    pytest.param([10], "Unknown message type 10", id="type-10"),
-    pytest.param([1, {}, None, "A"], "4 items, expected 5 or 6", id="invocation-short"),
-    pytest.param([1, {}, None, "A", [], [], 1], "7 items", id="invocation-long"),
-    pytest.param([1, [], None, "A", []], "Headers", id="list-headers"),
-    pytest.param([1, None, None, "A", []], "Headers", id="nil-headers"),
-    pytest.param([1, {"a": 1}, None, "A", []], "Headers", id="int-header-value"),
-    pytest.param([1, {1: "a"}, None, "A", []], "Headers", id="int-header-key"),
-    pytest.param([1, {}, 1, "A", []], "InvocationId", id="int-invocation-id"),
-    pytest.param([1, {}, "", "A", []], "InvocationId must be a non-empty", id="empty-id"),
-    pytest.param([1, {}, None, None, []], "Target", id="nil-target"),
-    pytest.param([1, {}, None, "", []], "Target", id="empty-target"),
-    pytest.param([1, {}, None, b"A", []], "Target", id="bin-target"),
-    pytest.param([1, {}, None, "A", {}], "Arguments", id="map-arguments"),
-    pytest.param([1, {}, None, "A", None], "Arguments", id="nil-arguments"),
-    pytest.param([1, {}, None, "A", [], ["1", 2]], "StreamIds", id="int-stream-id"),
-    pytest.param([1, {}, None, "A", [], None], "StreamIds", id="nil-stream-ids"),
-    pytest.param([4, {}, None, "A", []], "InvocationId", id="stream-nil-id"),
-    pytest.param([4, {}, "1", "A"], "StreamInvocation message: 4 items", id="stream-short"),
-    pytest.param([2, {}, "1"], "StreamItem message: 3 items", id="item-short"),
-    pytest.param([2, {}, None, 1], "InvocationId", id="item-nil-id"),
-    pytest.param([3, {}, "1"], "Completion message: 3 items", id="completion-short"),
-    pytest.param([3, {}, "1", 4, 1], "ResultKind 4", id="completion-kind-4"),
-    pytest.param([3, {}, "1", True, "x"], "ResultKind of type bool", id="completion-bool-kind"),
-    pytest.param([3, {}, "1", "3", 1], "ResultKind of type str", id="completion-str-kind"),
-    pytest.param([3, {}, "1", 2, None], "ResultKind 2 in 5 items", id="void-with-result"),
-    pytest.param([3, {}, "1", 3], "ResultKind 3 in 4 items", id="result-missing"),
-    pytest.param([3, {}, "1", 1], "ResultKind 1 in 4 items", id="error-missing"),
-    pytest.param([3, {}, "1", 1, 42], "the error must be a string", id="error-not-str"),
-    pytest.param([3, {}, "1", 1, None], "the error must be a string", id="error-nil"),
-    pytest.param([5, {}], "CancelInvocation message: 2 items", id="cancel-short"),
-    pytest.param([5, {}, "1", None], "CancelInvocation message: 4 items", id="cancel-long"),
-    pytest.param([6, {}], "Ping message: 2 items", id="ping-with-headers"),
-    pytest.param([7], "Close message: 1 items", id="close-short"),
-    pytest.param([7, 1], "Error must be a string", id="close-int-error"),
-    pytest.param([7, None, 1], "AllowReconnect must be a boolean", id="close-int-reconnect"),
-    pytest.param([8], "Ack message: 1 items", id="ack-short"),
-    pytest.param([8, -1], "SequenceId", id="ack-negative"),
-    pytest.param([8, False], "SequenceId", id="ack-bool"),
-    pytest.param([9, "1"], "SequenceId", id="sequence-str"),
-    pytest.param([9, 1, 2], "Sequence message: 3 items", id="sequence-long"),
+    pytest.param([True], "Reading 'messageType' as Int32 failed.", id="bool-type"),
+    pytest.param(["1"], "Reading 'messageType' as Int32 failed.", id="str-type"),
+    pytest.param([1.0, {}, None, "A", []], "Reading 'messageType' as Int32", id="float-type"),
+    pytest.param([2**31], "Reading 'messageType' as Int32 failed.", id="type-over-int32"),
+    pytest.param([1, {}, None, "A"], "Reading array length for 'arguments'", id="invocation-short"),
+    pytest.param([1, [], None, "A", []], "Reading map length for 'headers'", id="list-headers"),
+    pytest.param([1, None, None, "A", []], "Reading map length for 'headers'", id="nil-headers"),
+    pytest.param([1, {"a": 1}, None, "A", []], "'headers\\[0\\].Value' as String", id="int-value"),
+    pytest.param([1, {1: "a"}, None, "A", []], "'headers\\[0\\].Key' as String", id="int-key"),
+    pytest.param([1, {"": "a"}, None, "A", []], "Null or empty key in header.", id="empty-key"),
+    pytest.param([1, {"a": ""}, None, "A", []], "Null or empty value in header.", id="empty-value"),
+    pytest.param([1, {}, 1, "A", []], "Reading 'invocationId' as String", id="int-invocation-id"),
+    pytest.param([1, {}, None, None, []], "Null or empty target for Invocation", id="nil-target"),
+    pytest.param([1, {}, None, "", []], "Null or empty target for Invocation", id="empty-target"),
+    pytest.param([1, {}, None, b"A", []], "Reading 'target' as String failed.", id="bin-target"),
+    pytest.param([1, {}, None, "A", {}], "Reading array length for 'arguments'", id="map-args"),
+    pytest.param([1, {}, None, "A", None], "Reading array length for 'arguments'", id="nil-args"),
+    pytest.param([1, {}, None, "A", [], ["1", 2]], "Reading 'streamIds' as String", id="int-sid"),
+    pytest.param([1, {}, None, "A", [], ["1", ""]], "Null or empty value in streamIds", id="e-sid"),
+    pytest.param(
+        [1, {}, None, "A", [], None], "Reading array length for 'streamIds'", id="nil-ids"
+    ),
+    pytest.param(
+        [4, {}, None, "A", []], "Null or empty invocation ID for StreamInvocation", id="s"
+    ),
+    pytest.param([4, {}, "1", "A"], "Reading array length for 'arguments'", id="stream-short"),
+    pytest.param([2, {}, "1"], "for 'item' failed", id="item-short"),
+    pytest.param([2, {}, None, 1], "Null or empty invocation ID for StreamItem", id="item-nil-id"),
+    pytest.param([3, {}, "1"], "Reading 'resultKind' as Int32 failed.", id="completion-short"),
+    pytest.param([3, {}, "1", 4, 1], "Invalid invocation result kind.", id="completion-kind-4"),
+    pytest.param([3, {}, "1", True, "x"], "Reading 'resultKind' as Int32", id="bool-kind"),
+    pytest.param([3, {}, "1", "3", 1], "Reading 'resultKind' as Int32", id="str-kind"),
+    pytest.param([3, {}, "1", 3], "for 'argument' failed", id="result-missing"),
+    pytest.param([3, {}, "1", 1], "Reading 'error' as String failed.", id="error-missing"),
+    pytest.param([3, {}, "1", 1, 42], "Reading 'error' as String failed.", id="error-not-str"),
+    pytest.param([5, {}], "Reading 'invocationId' as String failed.", id="cancel-short"),
+    pytest.param([7], "Reading 'error' as String failed.", id="close-short"),
+    pytest.param([7, 1], "Reading 'error' as String failed.", id="close-int-error"),
+    pytest.param([7, None, 1], "Reading 'allowReconnect' as Boolean", id="close-int-reconnect"),
+    pytest.param([8], "Reading 'sequenceId' as Int64 failed.", id="ack-short"),
+    pytest.param([8, False], "Reading 'sequenceId' as Int64 failed.", id="ack-bool"),
+    pytest.param([8, 2**63], "Reading 'sequenceId' as Int64 failed.", id="ack-over-int64"),
+    pytest.param([9, "1"], "Reading 'sequenceId' as Int64 failed.", id="sequence-str"),
 ]
 
 
@@ -372,5 +407,12 @@ def test_parse_refuses_invalid_messages(items, message):
 
 
 def test_parse_refuses_the_whole_frame_when_one_message_is_invalid():
-    with pytest.raises(ProtocolError, match="Unknown message type 42"):
-        PROTOCOL.parse(PROTOCOL.encode(Ping()) + pack(42))
+    with pytest.raises(ProtocolError, match="Reading 'invocationId' as String failed"):
+        PROTOCOL.parse(PROTOCOL.encode(Ping()) + pack(5, {}))
+
+
+def test_parse_refuses_duplicate_header_keys():
+    body = b"\x95\x01\x82\xa1a\xa1b\xa1a\xa1c\xc0\xa1A\x90"
+
+    with pytest.raises(ProtocolError, match="same key has already been added"):
+        PROTOCOL.parse(framed(body))

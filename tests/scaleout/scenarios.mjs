@@ -107,6 +107,11 @@ async function watch() {
       c.maxSeen = Math.max(c.maxSeen, Number(n.id));
     });
     connection.on("UnreadCountUpdated", () => {});
+    // Events may have been lost while the connection stayed open (Redis
+    // restarted empty): catch up as after a reconnect.
+    connection.on("Resync", () => {
+      catchUp(c, c.maxSeen).catch((error) => { c.errors.push(`resync: ${error}`); });
+    });
     connection.on("OrderStatusUpdated", (...args) => { c.orderEvents.push(args); });
     connection.on("OrderProgressUpdated", () => {});
     connection.onreconnecting(() => {

@@ -21,6 +21,7 @@ from redis import Redis
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from config.embedded_redis import EmbeddedRedis
+from realtime import conf
 from tests.live import ROOT, LiveStack, fetch_access_token
 from tests.scaleout.conftest import CLUSTER_OPTIONS, PASSWORD
 from tests.scaleout.stack import HubError, HubSocket, ask_presence, wait_until, ws
@@ -288,6 +289,8 @@ def test_instances_and_clients_recover_from_a_redis_restart(
                 spec.update(accessToken=token, hub="notifications")
             client = scenario("watch", {"connections": specs, "delays": [0, 500, *[1000] * 20]})
             client.ready()
+            # A fresh Redis: sends wait for its first registry epoch to settle.
+            time.sleep(conf.get().REGISTRY_SETTLE)
             before = send_notifications(live, "frank", 1, "Before")
             client.command("await", ids=before)
 
@@ -315,7 +318,14 @@ def test_instances_and_clients_recover_from_a_redis_restart(
             )
             recovered_in = time.monotonic() - restarted_at
             keys.close()
-            swept = live.manage("run_notifier", "--once")
+            # A batch within REGISTRY_SETTLE of the restart leaves rows pending
+            # (the registry may be incomplete): the next batch sends them.
+            batches = 0
+            while not all(published(postgres_url, pending).values()) and batches < 10:
+                if batches:
+                    time.sleep(1)
+                live.manage("run_notifier", "--once")
+                batches += 1
             client.command("await", ids=pending, timeoutMs=20000)
             after = send_notifications(live, "frank", 2, "After")
             client.command("await", ids=after, timeoutMs=20000)
@@ -327,11 +337,11 @@ def test_instances_and_clients_recover_from_a_redis_restart(
         f"Redis stopped and restarted on its port ({outage:.1f} s down): both instances "
         f"re-registered by themselves within {recovered_in:.1f} s; client reconnects: "
         f"{sum(state['reconnects'] for state in final)} (their WebSockets stayed open); the "
-        f"{len(pending)} notifications sent meanwhile went out with run_notifier, once each"
+        f"{len(pending)} notifications sent meanwhile went out with run_notifier ({batches} "
+        "batch(es)), once each"
     )
 
     assert pending_state == dict.fromkeys(pending, False)
-    assert "3 notifications" in swept.stdout
     assert published(postgres_url, pending) == dict.fromkeys(pending, True)
     for state in final:
         assert state["state"] == "Connected"
