@@ -274,9 +274,10 @@ class Backplane:
         self._refreshed = now
 
     async def register_everything(self) -> None:
-        """Write this process's heartbeat, registry, presence and groups to Redis."""
+        """Write this process's heartbeat, liveness, registry, presence and groups to Redis."""
         ttl = conf.get().PRESENCE_TTL
         await store.heartbeat(self.channel, ttl)
+        await store.mark_alive(self.channel, ALIVE_TTL)
         live = list(self.connections.values())
         await store.add_to_groups(list(self.groups), self.channel)
         await store.refresh_registrations(
