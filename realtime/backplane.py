@@ -22,6 +22,7 @@ from realtime import conf, epoch, metrics, revocation, shutdown, store
 from realtime.connection import OPEN
 from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
+from realtime.stats import StatsPublisher
 from realtime.transports.events import websocket_event, websocket_frame
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Backplane:
             loop.create_task(self._watch_registry()),
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
+            loop.create_task(StatsPublisher(self).run()),
         ]
         shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
@@ -90,12 +92,14 @@ class Backplane:
     async def attach(self, connection: Connection) -> None:
         """Make a connection reachable by id in this process."""
         self.connections[connection.connection_id] = connection
-        metrics.set_gauge("connections_open", len(self.connections))
+        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
 
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
-        self.connections.pop(connection.connection_id, None)
-        metrics.set_gauge("connections_open", len(self.connections))
+        if self.connections.pop(connection.connection_id, None) is not None:
+            metrics.connection_closed(
+                connection.hub_class.namespace, connection.transport.name, connection.end_reason
+            )
         for group in list(connection.joined):
             await self.leave(connection, group)
         connection.joined.clear()
@@ -168,10 +172,10 @@ class Backplane:
             recipients: set[Connection] = set()
             for group in message["gs"]:
                 recipients.update(self.groups.get(group, ()))
-            await self.fan_out(recipients, message["f"], set(message.get("x") or ()))
+            await self.fan_out(recipients, message["f"], set(message.get("x") or ()), message)
         elif kind == "rt.conn":
             recipients = {self.connections[c] for c in message["cs"] if c in self.connections}
-            await self.fan_out(recipients, message["f"], set())
+            await self.fan_out(recipients, message["f"], set(), message)
         elif kind == "rt.inbound":
             connection = self.connections.get(message["c"])
             if connection is not None:
@@ -187,7 +191,9 @@ class Backplane:
         else:
             logger.warning("backplane ignored a message of unknown type %r", kind)
 
-    async def fan_out(self, recipients: set[Connection], frames: dict, exclude: set[str]) -> None:
+    async def fan_out(
+        self, recipients: set[Connection], frames: dict, exclude: set[str], message: dict
+    ) -> None:
         """Write a pre-encoded frame to each recipient, yielding between batches.
 
         Yielding keeps HTTP requests and other connections served while a
@@ -205,12 +211,16 @@ class Backplane:
             "json": websocket_frame(frames["json"], binary=False),
             **{n: websocket_frame(f, binary=True) for n, f in frames.items() if n != "json"},
         }
+        received_at = time.time()
+        sizes = {name: len(frame) for name, frame in frames.items()}
+        nbytes = 0
         now = time.monotonic()
         for count, connection in enumerate(recipients, 1):
             if exclude and connection.connection_id in exclude:
                 continue
             frame = connection.frame_for(ready)
             if frame is not None:
+                nbytes += sizes[connection.protocol.name]
                 transport = connection.transport
                 try:
                     if getattr(transport, "write_frame", None) is not None:
@@ -229,7 +239,7 @@ class Backplane:
             if count % batch == 0:
                 await asyncio.sleep(0)
                 now = time.monotonic()
-        metrics.increment("frames_sent", len(recipients))
+        metrics.fanned_out(message.get("t"), received_at, len(recipients), nbytes)
 
     # Timers and liveness -------------------------------------------------------
 
@@ -359,6 +369,7 @@ class Backplane:
         connections = list(self.connections.values())
         logger.info("closing %d connections for shutdown", len(connections))
         for connection in connections:
+            connection.ended_because("shutdown")
             await connection.close(reason, allow_reconnect=True)
         await store.process_gone(self.channel)
 
