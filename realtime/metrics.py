@@ -19,7 +19,13 @@ import time
 from collections import deque
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from realtime import conf
 from realtime.hub import registry as hubs
@@ -30,6 +36,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 #: Refusals kept in memory for the dashboard (published with the stats snapshot).
 RECENT_REFUSALS = 50
 
+# A `_created` series per counter doubles the output for a timestamp that
+# Prometheus can infer from resets.
+disable_created_metrics()
 REGISTRY = CollectorRegistry()
 
 connections_open = Gauge(
