@@ -183,6 +183,12 @@ def target_label(namespace: str, target: str) -> str:
     return target if hub_class is not None and target in hub_class.client_events else OTHER
 
 
+for _name in _HELP:  # exported from the start, at 0: an alert needs the series
+    _plain_metric(_name, Counter)
+for _operation in ("send", "ping", "stats"):
+    _child(redis_errors, _operation)
+
+
 # Recorders (one line at each call site) -----------------------------------------
 
 
