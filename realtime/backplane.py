@@ -403,3 +403,31 @@ async def stop_backplane() -> None:
     backplane = _backplanes.pop(asyncio.get_running_loop(), None)
     if backplane is not None:
         await backplane.stop()
+
+
+_warmed: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_warming: set[asyncio.Task] = set()
+
+
+def warm_up() -> None:
+    """Start the running loop's backplane in the background (once per loop).
+
+    Called on a process's first request of any kind (e.g. the load balancer's
+    health check), so an instance that has no hub connection yet is still in
+    the registry and on the dashboard. A failure is retried by the first hub
+    request.
+    """
+    loop = asyncio.get_running_loop()
+    if loop in _warmed:
+        return
+    _warmed.add(loop)
+
+    async def start() -> None:
+        try:
+            await get_backplane()
+        except (RedisError, OSError):
+            logger.warning("backplane not started yet: Redis unavailable")
+
+    task = loop.create_task(start())
+    _warming.add(task)
+    task.add_done_callback(_warming.discard)
