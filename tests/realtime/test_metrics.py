@@ -1,13 +1,17 @@
 """Prometheus metrics: who may read /metrics, and labels a client cannot grow."""
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from prometheus_client import generate_latest
 
 from realtime import Hub, conf, metrics
 from realtime.testing import HubCommunicator, HubError
 
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "scrape-token-0123456789abcdef-long-enough"
 
 
@@ -148,3 +152,13 @@ async def test_a_protocol_error_is_its_own_disconnect_reason():
     assert value("realtime_disconnects_total", hub="meteredhub", reason="protocol_error") == (
         before + 1
     )
+
+
+def test_the_alert_rules_name_only_exported_series():
+    """deploy/prometheus-alerts.yml cannot drift from what the code exports."""
+    text = generate_latest(metrics.REGISTRY).decode()
+    exported = set(re.findall(r"^(\w+)[{ ]", text, re.M) + re.findall(r"^# TYPE (\w+)", text, re.M))
+    rules = (ROOT / "deploy" / "prometheus-alerts.yml").read_text()
+    named = set(re.findall(r"\b((?:realtime|notifier)_\w+)", rules))
+    assert len(named) >= 8
+    assert named <= exported, named - exported
