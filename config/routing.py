@@ -7,8 +7,8 @@ from django.urls import re_path
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
-from realtime.logtext import clip
 from realtime.dashboard import DashboardHub
+from realtime.logtext import clip
 from realtime.routing import ProtocolRouter, WebSocketRouter, http_routes
 
 logger = logging.getLogger("config")

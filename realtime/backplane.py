@@ -220,20 +220,21 @@ class Backplane:
                 continue
             frame = connection.frame_for(ready)
             if frame is not None:
-                nbytes += sizes[connection.protocol.name]
                 transport = connection.transport
                 try:
                     if getattr(transport, "write_frame", None) is not None:
                         connection.last_sent = now
+                        nbytes += sizes[connection.protocol.name]
                         if transport.write_frame(wire[connection.protocol.name]) > limit:
                             await connection.overflowed()
                     elif getattr(transport, "send_event", None) is not None:
                         connection.last_sent = now
+                        nbytes += sizes[connection.protocol.name]
                         await transport.send_event(events[connection.protocol.name])
                         if transport.buffered() > limit:
                             await connection.overflowed()
                     else:
-                        await connection.write(frame)  # checks the bound itself
+                        await connection.write(frame)  # checks the bound, counts bytes
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:
