@@ -77,7 +77,7 @@ async def test_lines_logged_while_a_connection_works_name_it(json_lines):
     with pytest.raises(HubError):
         await client.invoke("Refuse", "no")
     await client.disconnect()
-    (refused,) = [e for e in json_lines() if e["message"].startswith("hub refused Refuse")]
+    (refused,) = [e for e in json_lines() if e["message"].startswith("refused Refuse")]
     assert refused["connection_id"] == connection_id
     assert refused["hub"] == "echohub"
 
