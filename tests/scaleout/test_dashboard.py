@@ -15,22 +15,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from websockets.exceptions import InvalidStatus
 
 from tests.scaleout.stack import Cluster, HubSocket, ws
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.postgres]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = (
     Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "realtime-dashboard.png"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1"
@@ -84,23 +75,15 @@ def clients():
     opened.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{message} (REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+@pytest.fixture
+def page(browser):
+    """A page in a fresh browser context (closed after the test)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
-def open_dashboard(browser, cluster: Cluster) -> Page:
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+def open_dashboard(page: Page, cluster: Cluster) -> Page:
     page.goto(f"{cluster.url}/admin/login/?next=/admin/")
     page.fill("#id_username", "staff")
     page.fill("#id_password", cluster.password)
@@ -143,13 +126,14 @@ async def shout(socket: HubSocket) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_the_dashboard_follows_clients_across_two_instances(cluster, browser, clients):
+def test_the_dashboard_follows_clients_across_two_instances(cluster, page, clients):
     pids = [cluster.live.pid(i) for i in range(2)]
     cluster.live.manage("run_notifier", "--once")
-    page = open_dashboard(browser, cluster)
+    open_dashboard(page, cluster)
+    # (Other live stacks of the session may share the Redis: more rows is fine.)
     for pid in pids:
         expect(instance_row(page, pid)).to_have_count(1, timeout=WAIT_MS)
-    expect(page.locator("#rt-instances svg.spark polyline")).to_have_count(2)
+        expect(instance_row(page, pid).locator("svg.spark polyline")).to_have_count(1)
     expect(page.locator("#rt-redis")).to_contain_text("ok")
     expect(page.locator("#rt-worker")).to_contain_text("Pending order changes")
     # The page's own connection is counted once its instance has published.
