@@ -54,7 +54,7 @@ connects = Counter(
 disconnects = Counter(
     "realtime_disconnects",
     "Connections that ended, by reason (client_closed, timeout, handshake_timeout, "
-    "token_expired, protocol_error, slow_consumer, shutdown, server_error).",
+    "token_expired, revoked, protocol_error, slow_consumer, shutdown, server_error).",
     ["hub", "reason"],
     registry=REGISTRY,
 )
