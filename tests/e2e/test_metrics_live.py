@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -88,7 +89,10 @@ def test_metrics_show_live_values_while_clients_work(metered):
     assert curl_metrics(metered, token=None)[0] == 401
     assert curl_metrics(metered, token=TOKEN + "x")[0] == 401
 
-    open_, closed = asyncio.run(drive(metered))
+    # On a thread of its own: a session's sync Playwright leaves its loop marked
+    # running on the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        open_, closed = pool.submit(asyncio.run, drive(metered)).result(timeout=300)
 
     assert sample(open_, "realtime_connections_open", hub="echohub", transport="WebSockets") == (
         CLIENTS
