@@ -44,6 +44,7 @@ ALL_CONTENDERS = (
     "ours-daphne",
     "ours-uvicorn",
     "ours-daphne-msgpack",
+    "ours-daphne-nometrics",
     "raw-websockets",
     "channels-core",
     "channels-pubsub",

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack")
+OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack", "ours-daphne-nometrics")
 TARGET_SIZES = (5000, 10000)
 #: One colour per contender, the same in every plot.
 COLORS = {
     "ours-daphne": "tab:blue",
     "ours-uvicorn": "tab:cyan",
     "ours-daphne-msgpack": "navy",
+    "ours-daphne-nometrics": "tab:gray",
     "raw-websockets": "tab:orange",
     "socketio": "tab:green",
     "channels-core": "tab:red",

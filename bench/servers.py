@@ -96,6 +96,13 @@ CONTENDERS: dict[str, Contender] = {
     for c in (
         Contender("ours-daphne", "ours (daphne)", server="daphne", **_OURS),
         Contender(
+            "ours-daphne-nometrics",
+            "ours (daphne, metrics off)",
+            server="daphne",
+            env={"METRICS_ENABLED": "0"},
+            **_OURS,
+        ),
+        Contender(
             "ours-uvicorn",
             "ours (uvicorn, websockets-sansio)",
             server="uvicorn",

@@ -70,6 +70,13 @@ def read_seconds(variable: str, raw: str) -> int:
     return value
 
 
+def read_choice(variable: str, raw: str, choices: tuple[str, ...]) -> str:
+    """Return `raw` if it is one of `choices`, else raise ConfigurationError."""
+    if raw not in choices:
+        raise ConfigurationError(variable, f"must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def read_redis_url(url: str) -> str:
     """Return `url` if it is a usable Redis URL, else raise ConfigurationError."""
     try:

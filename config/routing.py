@@ -7,6 +7,7 @@ from django.urls import re_path
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
+from realtime.dashboard import DashboardHub
 from realtime.logtext import clip
 from realtime.routing import ProtocolRouter, WebSocketRouter, http_routes
 
@@ -15,6 +16,7 @@ logger = logging.getLogger("config")
 HUBS = {
     "hubs/notifications": NotificationHub,
     "hubs/orders": OrderHub,
+    "hubs/dashboard": DashboardHub,
 }
 
 

@@ -12,6 +12,7 @@ from config.environment import (
     ConfigurationError,
     channel_layers,
     development_secret_key,
+    read_choice,
     read_database_url,
     read_redis_url,
     read_seconds,
@@ -148,6 +149,8 @@ CHANNEL_LAYERS = channel_layers(REDIS_URL)
 try:
     REALTIME = {
         "ALLOWED_ORIGINS": env.list("REALTIME_ALLOWED_ORIGINS", default=[]),
+        "METRICS": env.bool("METRICS_ENABLED", default=True),
+        "METRICS_TOKEN": env.str("METRICS_TOKEN", default=""),
         **env.json("REALTIME_OPTIONS", default={}),
     }
 except ValueError as exc:
@@ -163,15 +166,18 @@ SECURE_PROXY_SSL_HEADER = (
 X_FRAME_OPTIONS = "DENY"
 
 # LOGGING ------------------------------------------------------------------
-# One readable line per event; tokens and message bodies are never logged.
+# One readable line per event (or one JSON object: LOG_FORMAT=json); tokens
+# and message bodies are never logged. Fields: realtime/logformat.py.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = read_choice("LOG_FORMAT", env.str("LOG_FORMAT", default="text"), ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "text": {"()": "realtime.logformat.TextFormatter"},
+        "json": {"()": "realtime.logformat.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         # Django's own console handler (DEBUG only) would print every 404 and

@@ -13,6 +13,7 @@ UNREAD_COUNT_UPDATED = "UnreadCountUpdated"
 #: Events to this connection may have been lost (Redis restarted empty):
 #: call GetNotifications(afterId) as after a reconnect.
 RESYNC = "Resync"
+CLIENT_EVENTS = frozenset({RECEIVE_NOTIFICATION, NOTIFICATION_READ, UNREAD_COUNT_UPDATED, RESYNC})
 
 STAFF_GROUP = "staff"
 

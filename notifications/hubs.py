@@ -23,6 +23,7 @@ class NotificationHub(AuthenticatedHub):
     """Live notifications. Every connection is in its user's group (``user:<id>``)."""
 
     namespace = events.HUB
+    client_events = events.CLIENT_EVENTS
 
     async def on_connected(self) -> None:
         if self.user.is_staff:

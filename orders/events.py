@@ -7,6 +7,7 @@ HUB = "orders"
 ORDER_STATUS_UPDATED = "OrderStatusUpdated"
 ORDER_PROGRESS_UPDATED = "OrderProgressUpdated"
 ORDER_COMPLETED = "OrderCompleted"
+CLIENT_EVENTS = frozenset({ORDER_STATUS_UPDATED, ORDER_PROGRESS_UPDATED, ORDER_COMPLETED})
 
 
 def order_group(order_id: int) -> str:

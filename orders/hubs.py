@@ -11,6 +11,7 @@ class OrderHub(AuthenticatedHub):
     """Customers watch their own orders; staff may watch any."""
 
     namespace = events.HUB
+    client_events = events.CLIENT_EVENTS
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)

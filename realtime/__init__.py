@@ -5,7 +5,7 @@ Events, long polling; JSON and MessagePack), so the official clients connect
 unchanged, and scales out across processes through Redis.
 """
 
-from realtime import presence
+from realtime import presence, stats
 from realtime.context import DeliveryError, hub_context
 from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
 
@@ -17,4 +17,5 @@ __all__ = [
     "hub_context",
     "hub_method",
     "presence",
+    "stats",
 ]

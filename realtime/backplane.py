@@ -22,6 +22,7 @@ from realtime import conf, epoch, metrics, revocation, shutdown, store
 from realtime.connection import OPEN
 from realtime.context import DISCARD
 from realtime.departures import Departure, Departures
+from realtime.stats import StatsPublisher
 from realtime.transports import activity
 from realtime.transports.events import websocket_event, websocket_frame
 
@@ -70,6 +71,7 @@ class Backplane:
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
             loop.create_task(self._mark_alive()),
+            loop.create_task(StatsPublisher(self).run()),
         ]
         shutdown.install(self)
         logger.info("realtime backplane started on %s", self.channel)
@@ -97,12 +99,14 @@ class Backplane:
     async def attach(self, connection: Connection) -> None:
         """Make a connection reachable by id in this process."""
         self.connections[connection.connection_id] = connection
-        metrics.set_gauge("connections_open", len(self.connections))
+        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
 
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
-        self.connections.pop(connection.connection_id, None)
-        metrics.set_gauge("connections_open", len(self.connections))
+        if self.connections.pop(connection.connection_id, None) is not None:
+            metrics.connection_closed(
+                connection.hub_class.namespace, connection.transport.name, connection.end_reason
+            )
         for group in list(connection.joined):
             await self.leave(connection, group)
         connection.joined.clear()
@@ -175,10 +179,10 @@ class Backplane:
             recipients: set[Connection] = set()
             for group in message["gs"]:
                 recipients.update(self.groups.get(group, ()))
-            await self.fan_out(recipients, message["f"], set(message.get("x") or ()))
+            await self.fan_out(recipients, message["f"], set(message.get("x") or ()), message)
         elif kind == "rt.conn":
             recipients = {self.connections[c] for c in message["cs"] if c in self.connections}
-            await self.fan_out(recipients, message["f"], set())
+            await self.fan_out(recipients, message["f"], set(), message)
         elif kind == "rt.inbound":
             connection = self.connections.get(message["c"])
             if connection is not None:
@@ -194,7 +198,9 @@ class Backplane:
         else:
             logger.warning("backplane ignored a message of unknown type %r", kind)
 
-    async def fan_out(self, recipients: set[Connection], frames: dict, exclude: set[str]) -> None:
+    async def fan_out(
+        self, recipients: set[Connection], frames: dict, exclude: set[str], message: dict
+    ) -> None:
         """Write a pre-encoded frame to each recipient, yielding between batches.
 
         Yielding keeps HTTP requests and other connections served while a
@@ -212,6 +218,9 @@ class Backplane:
             "json": websocket_frame(frames["json"], binary=False),
             **{n: websocket_frame(f, binary=True) for n, f in frames.items() if n != "json"},
         }
+        received_at = time.time()
+        sizes = {name: len(frame) for name, frame in frames.items()}
+        nbytes = 0
         now = time.monotonic()
         for count, connection in enumerate(recipients, 1):
             if exclude and connection.connection_id in exclude:
@@ -222,21 +231,23 @@ class Backplane:
                 try:
                     if getattr(transport, "write_frame", None) is not None:
                         connection.last_sent = now
+                        nbytes += sizes[connection.protocol.name]
                         if transport.write_frame(wire[connection.protocol.name]) > limit:
                             await connection.overflowed()
                     elif getattr(transport, "send_event", None) is not None:
                         connection.last_sent = now
+                        nbytes += sizes[connection.protocol.name]
                         await transport.send_event(events[connection.protocol.name])
                         if transport.buffered() > limit:
                             await connection.overflowed()
                     else:
-                        await connection.write(frame)  # checks the bound itself
+                        await connection.write(frame)  # checks the bound, counts bytes
                 except Exception:
                     logger.warning("write to %s failed", connection.connection_id, exc_info=True)
             if count % batch == 0:
                 await asyncio.sleep(0)
                 now = time.monotonic()
-        metrics.increment("frames_sent", len(recipients))
+        metrics.fanned_out(message.get("t"), received_at, len(recipients), nbytes)
 
     # Timers and liveness -------------------------------------------------------
 
@@ -383,6 +394,7 @@ class Backplane:
         connections = list(self.connections.values())
         logger.info("closing %d connections for shutdown", len(connections))
         for connection in connections:
+            connection.ended_because("shutdown")
             await connection.close(reason, allow_reconnect=True)
         await store.process_gone(self.channel)
 
@@ -416,3 +428,31 @@ async def stop_backplane() -> None:
     backplane = _backplanes.pop(asyncio.get_running_loop(), None)
     if backplane is not None:
         await backplane.stop()
+
+
+_warmed: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_warming: set[asyncio.Task] = set()
+
+
+def warm_up() -> None:
+    """Start the running loop's backplane in the background (once per loop).
+
+    Called on a process's first request of any kind (e.g. the load balancer's
+    health check), so an instance that has no hub connection yet is still in
+    the registry and on the dashboard. A failure is retried by the first hub
+    request.
+    """
+    loop = asyncio.get_running_loop()
+    if loop in _warmed:
+        return
+    _warmed.add(loop)
+
+    async def start() -> None:
+        try:
+            await get_backplane()
+        except (RedisError, OSError):
+            logger.warning("backplane not started yet: Redis unavailable")
+
+    task = loop.create_task(start())
+    _warming.add(task)
+    task.add_done_callback(_warming.discard)

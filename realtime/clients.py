@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from realtime import conf
+from realtime import conf, metrics
 from realtime.context import ALL, Audience, HubContext, deliver, layer_group_name
 from realtime.hub import HubException
 from realtime.protocol import Invocation
@@ -41,6 +41,7 @@ class CallerProxy:
 
     async def send(self, target: str, *arguments: Any) -> int:
         """Send a client event to the caller only."""
+        metrics.sent(self._connection.hub_class.namespace, target)
         await self._connection.send(Invocation(target, tuple(arguments)))
         return 1
 

@@ -64,6 +64,12 @@ class RealtimeSettings:
     #: least twice REGISTRY_CHECK_INTERVAL): until then a send raises
     #: DeliveryError and the row stays pending.
     REGISTRY_SETTLE: float = 2.0
+    #: Record Prometheus metrics (off: nothing is counted; for measuring their cost).
+    METRICS: bool = True
+    #: Bearer token a scraper presents at /metrics ("" = staff sessions only).
+    METRICS_TOKEN: str = ""
+    #: Seconds between this process's stats snapshots in Redis (the dashboard).
+    STATS_INTERVAL: float = 3.0
 
 
 _cache: RealtimeSettings | None = None
@@ -74,6 +80,8 @@ def _coerce(name: str, value: object, default: object) -> object:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ImproperlyConfigured(f"REALTIME[{name!r}] must be a list of strings")
         return tuple(value)
+    if isinstance(default, bool | str):
+        return _coerce_plain(name, value, default)
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not type(default):
@@ -82,6 +90,22 @@ def _coerce(name: str, value: object, default: object) -> object:
         )
     if value <= 0:
         raise ImproperlyConfigured(f"REALTIME[{name!r}] must be positive, got {value!r}")
+    return value
+
+
+#: A shorter bearer token is too easy to guess.
+MIN_TOKEN_LENGTH = 24
+
+
+def _coerce_plain(name: str, value: object, default: bool | str) -> bool | str:
+    if type(value) is not type(default):
+        raise ImproperlyConfigured(
+            f"REALTIME[{name!r}] must be {type(default).__name__}, got {type(value).__name__}"
+        )  # the value itself is not echoed: it may be a secret
+    if isinstance(value, str) and value and len(value) < MIN_TOKEN_LENGTH:
+        raise ImproperlyConfigured(
+            f"REALTIME[{name!r}] must be empty or at least {MIN_TOKEN_LENGTH} characters"
+        )
     return value
 
 

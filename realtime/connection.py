@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from realtime import conf, dispatch, metrics, presence, store
+from realtime import conf, dispatch, logformat, metrics, presence, store
 from realtime.clients import GroupManager, HubClients
 from realtime.limits import WINDOW, Limits
 from realtime.logtext import clip
@@ -82,6 +82,7 @@ class Connection:
         "_limits",
         "backplane",
         "connection_id",
+        "end_reason",
         "hub",
         "hub_class",
         "identity",
@@ -135,6 +136,8 @@ class Connection:
         self._inbound_task: asyncio.Task | None = None
         self._limits: Limits | None = None
         self._finished = False
+        self.end_reason = ""
+        logformat.bind(connection_id, user_id, hub_class.namespace)
 
     def __repr__(self) -> str:
         return f"<Connection {self.connection_id} {self.hub_class.__name__} {self.state}>"
@@ -187,6 +190,7 @@ class Connection:
             self._inbound_task = asyncio.get_running_loop().create_task(self._drain_inbound())
 
     async def _drain_inbound(self) -> None:
+        logformat.bind(self.connection_id, self.user_id, self.hub_class.namespace)
         while self._inbound:
             await self.feed(self._inbound.pop(0))
 
@@ -220,6 +224,7 @@ class Connection:
             await self.hub.on_connected()
         except Exception:
             logger.exception("on_connected failed for %s", self.connection_id)
+            self.ended_because("server_error")
             await self.close("Connection closed with an error.")
             return b""
         logger.debug(
@@ -228,12 +233,14 @@ class Connection:
             self.hub_class.__name__,
             self.transport.name,
             protocol.name,
+            extra={"event": "connected"},
         )
         return rest
 
     async def _refuse_handshake(self, error: str) -> None:
         """Answer a failed handshake with its error, then end (as ASP.NET Core does)."""
         logger.warning("handshake refused on %s: %s", self.connection_id, clip(error))
+        self.ended_because("protocol_error")
         await self.transport.write(encode_handshake_response(error), False)
         await self._end()
 
@@ -255,6 +262,7 @@ class Connection:
             pass
         elif isinstance(message, Close):
             logger.debug("client closed %s", self.connection_id)
+            self.ended_because("client_closed")
             await self._end()
         elif isinstance(message, Completion | StreamItem):
             await self.fail(
@@ -271,6 +279,7 @@ class Connection:
             await self.fail("Invocation id is too long.")
             return False
         if not self._ensure_limits().admit():
+            metrics.invoked(self.hub_class, message.target, "rate_limited", 0.0)
             if invocation_id is not None:
                 await self.send(
                     Completion.with_error(invocation_id, "Too many invocations; slow down.")
@@ -316,6 +325,7 @@ class Connection:
             return
         self.last_sent = time.monotonic()
         transport = self.transport
+        metrics.wrote(len(frame))
         await transport.write(frame, self.protocol.transfer_format == "Binary")
         if transport.buffered() > conf.get().MAX_UNSENT_BYTES:
             await self.overflowed()
@@ -358,22 +368,31 @@ class Connection:
         if self._limits is not None and self._limits.due(now):
             self._limits.flush(now)
         if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
+            self.ended_because("handshake_timeout")
             await self._refuse_handshake(HANDSHAKE_CANCELED)
         elif self.state == OPEN:
             if now - self.last_received > settings.CLIENT_TIMEOUT:
                 logger.info("closing idle connection %s", self.connection_id)
+                self.ended_because("timeout")
                 await self.close(
                     "Server timeout elapsed without receiving a message from the client."
                 )
             elif self.token_expires is not None and time.time() >= self.token_expires:
                 logger.info("access token expired for %s", self.connection_id)
+                self.ended_because("token_expired")
                 await self.close("The access token has expired.", allow_reconnect=True)
             elif now - self.last_sent >= settings.KEEPALIVE_INTERVAL:
                 await self.send(Ping())
 
     async def fail(self, reason: str) -> None:
         """Close because the client broke the protocol or a limit."""
-        logger.warning("closing %s: %s", self.connection_id, clip(reason, 200))
+        logger.warning(
+            "closing %s: %s",
+            self.connection_id,
+            clip(reason, 200),
+            extra={"event": "closed", "reason": "protocol_error"},
+        )
+        self.ended_because("protocol_error")
         await self.close(f"Connection closed with an error. {reason}")
 
     async def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
@@ -394,6 +413,7 @@ class Connection:
         if self.state == CLOSED:
             return
         self.state = CLOSED
+        self.ended_because("slow_consumer")
         metrics.increment("slow_consumers_closed")
         logger.warning(
             "closing slow consumer %s: %s bytes unsent (limit %s)",
@@ -405,7 +425,12 @@ class Connection:
 
     async def abort(self) -> None:
         """End at the client's request (long-polling DELETE): no Close message."""
+        self.ended_because("client_closed")
         await self._end(discard=True)
+
+    def ended_because(self, reason: str) -> None:
+        """Record why the connection ends (the first reason given wins)."""
+        self.end_reason = self.end_reason or reason
 
     async def _end(self, *, discard: bool = False) -> None:
         if self.state == CLOSED:
@@ -419,6 +444,7 @@ class Connection:
             return
         self._finished = True
         self.state = CLOSED
+        self.ended_because("client_closed")  # the transport ended from the client's side
         if self._limits is not None:
             self._limits.flush(time.monotonic())
         for task in list(self.streams.values()):
@@ -431,4 +457,8 @@ class Connection:
                 logger.exception("on_disconnected failed for %s", self.connection_id)
         await self.backplane.detach(self)
         self.backplane.forget(self)
-        logger.debug("disconnected %s", self.connection_id)
+        logger.debug(
+            "disconnected %s",
+            self.connection_id,
+            extra={"event": "disconnected", "reason": self.end_reason},
+        )

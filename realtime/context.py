@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,12 @@ async def _send(layer: Any, process: str, message: dict, target: str) -> bool:
         await layer.send(process, message)
     except ChannelFull:
         metrics.increment("messages_dropped")
-        logger.warning("dropped %s: the channel of process %s is full", target, process)
+        logger.warning(
+            "dropped %s: the channel of process %s is full",
+            target,
+            process,
+            extra={"event": "dropped", "reason": "channel_full"},
+        )
         return False
     return True
 
@@ -113,12 +119,14 @@ async def deliver(namespace: str, audience: Audience, target: str, arguments: It
     can keep its record pending and retry.
     """
     frames = encode_frames(target, arguments)
+    metrics.sent(namespace, target)
     layer = get_channel_layer()
     try:
         kind, key, batches = await _route(namespace, audience)
         delivered = 0
         for process, names in batches.items():
             message = {"type": kind, key: names, "f": frames, "x": list(audience.exclude)}
+            message["t"] = time.time()  # fan-out latency and backplane lag
             delivered += await _send(layer, process, message, target)
     except RegistryUnsettled:
         metrics.increment("send_failures")
@@ -128,6 +136,7 @@ async def deliver(namespace: str, audience: Audience, target: str, arguments: It
         ) from None
     except (RedisError, OSError) as exc:
         metrics.increment("send_failures")
+        metrics.redis_failed("send")
         logger.warning("could not send %s: Redis unavailable (%s)", target, type(exc).__name__)
         raise DeliveryError(f"Could not send {target}: Redis is unavailable.") from exc
     if delivered < len(batches):

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from realtime import metrics
 from realtime.binding import BindingError, bind
 from realtime.hub import Hub, HubException, HubMethod
 from realtime.logtext import clip
@@ -63,30 +65,39 @@ def _generic_error(target: str) -> str:
 
 async def invoke(hub: Hub, message: Invocation, connection: Connection) -> Completion | None:
     """Run an Invocation; return its Completion (None when non-blocking)."""
+    started = time.perf_counter()
+    completion, outcome = await _invoke(hub, message, connection)
+    metrics.invoked(type(hub), message.target, outcome, time.perf_counter() - started)
+    return completion
+
+
+async def _invoke(
+    hub: Hub, message: Invocation, connection: Connection
+) -> tuple[Completion | None, str]:
     invocation_id = message.invocation_id
     try:
         method, arguments = _resolve(hub, message, streaming=False)
         result = await getattr(hub, method.name)(*arguments)
     except _Refused as exc:
         await connection.refused(message.target, exc.message)
-        error = exc.message
+        error, outcome = exc.message, "refused"
     except HubException as exc:
         await connection.refused(message.target, f"HubException: {exc}", strike=False)
-        error = _hub_error(message.target, exc)
+        error, outcome = _hub_error(message.target, exc), "hub_error"
     except asyncio.CancelledError:
         raise
     except Exception:
         logger.exception("hub method %s failed", message.target)
-        error = _generic_error(message.target)
+        error, outcome = _generic_error(message.target), "error"
     else:
         if invocation_id is None:
-            return None
+            return None, "ok"
         if result is None:
-            return Completion.void(invocation_id)
-        return Completion.with_result(invocation_id, result)
+            return Completion.void(invocation_id), "ok"
+        return Completion.with_result(invocation_id, result), "ok"
     if invocation_id is None:
-        return None
-    return Completion.with_error(invocation_id, error)
+        return None, outcome
+    return Completion.with_error(invocation_id, error), outcome
 
 
 async def stream(hub: Hub, message: StreamInvocation, connection: Connection) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from realtime.connection import Connection
 
 HOOKS = frozenset({"on_connected", "on_disconnected", "on_resync"})
+#: Every concrete hub class by namespace (metrics read `client_events` here).
+registry: dict[str, type[Hub]] = {}
 
 
 class HubException(Exception):
@@ -88,6 +90,8 @@ class Hub:
     allow_broadcast_to_all: ClassVar[bool] = False
     #: Namespace of this hub's group names; defaults to the class name.
     namespace: ClassVar[str] = ""
+    #: The client event names this hub sends (metrics label others "other").
+    client_events: ClassVar[frozenset[str]] = frozenset()
     methods: ClassVar[dict[str, HubMethod]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -95,6 +99,13 @@ class Hub:
         cls.methods = _exposed(cls)
         if not cls.__dict__.get("namespace"):
             cls.namespace = cls.__name__.lower()
+        if not cls.__dict__.get("_abstract_hub", False):
+            registry[cls.namespace] = cls
+
+    @classmethod
+    def allows(cls, user: Any) -> bool:
+        """Return whether `user` may connect (checked at negotiate and connect)."""
+        return True
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection

@@ -155,6 +155,7 @@ async def _close(connections: Iterable[Connection], reason: str) -> int:
     closed = 0
     for connection in connections:
         logger.info("closing %s: %s", connection.connection_id, reason)
+        connection.ended_because("revoked")
         await connection.close(f"Connection closed with an error. {reason}")
         closed += 1
     return closed

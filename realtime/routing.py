@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import markcoroutinefunction
 from django.urls import re_path
 
+from realtime.backplane import warm_up
 from realtime.bodies import register_hub
 from realtime.security import host_allowed, request_host
 from realtime.transports.http import HttpTransportConsumer
@@ -62,6 +63,7 @@ class ProtocolRouter(Passthrough):
         self.apps = apps
 
     def route(self, scope: dict) -> Any:
+        warm_up()
         try:
             return self.apps[scope["type"]]
         except KeyError:

@@ -443,3 +443,28 @@ async def drop_idle_connections() -> None:
 async def ping() -> bool:
     """Return whether Redis answers."""
     return bool(await client().ping())
+
+
+# Stats for the dashboard ---------------------------------------------------
+
+
+async def publish_stats(process: str, snapshot: bytes, ttl: float) -> None:
+    """Store one process's stats snapshot (gone `ttl` seconds after its last one)."""
+    await client().set(key("stats", process), snapshot, ex=max(1, int(ttl)))
+
+
+async def all_stats() -> list[bytes]:
+    """Return the stats snapshot of every live process (at most a few dozen)."""
+    redis = client()
+    names = [name async for name in redis.scan_iter(match=key("stats", "*"), count=100)]
+    return [value for value in await redis.mget(names) if value] if names else []
+
+
+async def publish_worker_stats(snapshot: bytes) -> None:
+    """Store the last run_notifier batch (kept a day)."""
+    await client().set(key("worker"), snapshot, ex=86400)
+
+
+async def worker_stats() -> bytes | None:
+    """Return the last run_notifier batch, if any."""
+    return await client().get(key("worker"))

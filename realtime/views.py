@@ -5,13 +5,16 @@ Node client posts credentials once and hands the token to its
 ``accessTokenFactory``.
 """
 
+import hmac
 import logging
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import aauthenticate
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from realtime import conf, metrics, throttle
@@ -60,3 +63,27 @@ async def access_token(request):
 def metrics_view(request):
     """This process's counters: open connections, frames sent, drops, send failures."""
     return JsonResponse(metrics.snapshot())
+
+
+def _scraper(request) -> bool:
+    token = conf.get().METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Constant time: the comparison must not tell how much of a guess matched.
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+
+
+@never_cache
+@require_GET
+def prometheus_metrics(request):
+    """This process's metrics in Prometheus' text format (staff session or bearer token)."""
+    if not (_scraper(request) or (request.user.is_active and request.user.is_staff)):
+        response = HttpResponse("Staff session or metrics bearer token required.\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not metrics.enabled():
+        return HttpResponse("Metrics are off (REALTIME METRICS).\n", status=404)
+    return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)

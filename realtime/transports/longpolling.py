@@ -56,6 +56,7 @@ class LongPolling:
             metrics.increment("long_poll_overflows")
             logger.warning("long-poll buffer full; closing a slow client")
             if self.connection is not None:
+                self.connection.ended_because("slow_consumer")
                 asyncio.get_running_loop().create_task(self.connection.closed())
 
     def buffered(self) -> int:

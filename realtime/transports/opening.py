@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import admission, conf, handoff, store
+from realtime import admission, conf, handoff, metrics, store
 from realtime.auth import Identity, authenticate, credential, query_param
 from realtime.backplane import get_backplane
 from realtime.connection import Connection, Transport
@@ -33,15 +33,17 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def refuse(scope: dict, refusal: Refusal) -> Refusal:
-    """Log a refusal with its reason (never the token) and return it."""
+def refuse(scope: dict, refusal: Refusal, user_id: str = "") -> Refusal:
+    """Log and count a refusal with its reason (never the token) and return it."""
     logger.warning(
         "refused %s %s: %s (%d)",
         scope.get("type"),
         scope.get("path"),
         refusal.reason,
         refusal.status,
+        extra={"event": "refused", "reason": refusal.reason, "user_id": user_id},
     )
+    metrics.refused(refusal.status, refusal.reason, user_id)
     return refusal
 
 
@@ -58,6 +60,8 @@ async def identify(scope: dict, hub_class: Any, *, token: str | None = None) -> 
         return refuse(scope, Refusal(401, identity.error))
     if hub_class.authentication_required and not identity.user_id:
         return refuse(scope, Refusal(401, "anonymous user on an authenticated hub"))
+    if not hub_class.allows(identity.user):
+        return refuse(scope, Refusal(403, "user not allowed on this hub"), identity.user_id)
     return identity
 
 
@@ -72,7 +76,7 @@ async def registered(
     if registration is None or registration.hub != hub_class.namespace:
         return refuse(scope, Refusal(404, "No Connection with that ID"))
     if registration.user_id != identity.user_id:
-        return refuse(scope, Refusal(403, "connection belongs to another user"))
+        return refuse(scope, Refusal(403, "connection belongs to another user"), identity.user_id)
     return registration
 
 

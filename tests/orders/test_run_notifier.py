@@ -9,11 +9,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from notifications.models import Notification
 from orders.models import Order
+from realtime import stats
 from realtime.testing import EventListener
 from tests.factories import make_order
 
@@ -98,3 +100,22 @@ def test_the_loop_stops_cleanly_on_sigterm(tmp_path, redis_url):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_is_exported_for_prometheus_and_the_dashboard(customer, tmp_path):
+    """The worker writes its metrics as a textfile and its last batch to Redis."""
+    orders = [make_order(customer) for _ in range(3)]
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(status=Order.Status.PROCESSING)
+    textfile = tmp_path / "notifier.prom"
+    call_command(
+        "run_notifier", "--once", "--metrics-textfile", str(textfile), stdout=io.StringIO()
+    )
+    exported = textfile.read_text()
+    assert 'notifier_pending_rows{kind="orders"} 0.0' in exported
+    assert 'notifier_published_total{kind="orders"}' in exported
+    assert "notifier_batch_duration_seconds_count" in exported
+    batch = async_to_sync(stats.worker)()
+    assert batch["published"] == {"orders": 3, "notifications": 0}
+    assert batch["pending"] == {"orders": 0, "notifications": 0}
+    assert batch["error"] == ""

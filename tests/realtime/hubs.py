@@ -8,6 +8,8 @@ from realtime import AuthenticatedHub, Hub, HubException, hub_method
 class EchoHub(Hub):
     """Open to anonymous clients; covers results, errors, groups and streams."""
 
+    client_events = frozenset({"Notified", "Shouted"})
+
     async def echo(self, value):
         return value
 

@@ -34,6 +34,7 @@ CLUSTER_OPTIONS = {
     "NEGOTIATE_TTL": 3,
     "HANDSHAKE_TIMEOUT": 2,
     "MAX_CONNECTIONS_PER_USER": 5000,
+    "STATS_INTERVAL": 1,
 }
 #: Customers besides seed_demo's alice and bob: one per test that needs its own.
 EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
@@ -147,14 +148,19 @@ def scenario(node_available):
 
 @pytest.fixture(scope="session")
 def _cluster(tmp_path_factory, nginx, redis_url, postgres_url) -> Cluster:
-    with LiveStack(
+    live = LiveStack(
         tmp_path_factory.mktemp("cluster"),
         redis_url,
         asgi="tests.scaleout.asgi:application",
         instances=2,
         database_url=postgres_url,
         realtime_options=CLUSTER_OPTIONS,
-    ) as live:
+        # Plain http on loopback: the admin's session cookie cannot be Secure.
+        env={"SESSION_COOKIE_SECURE": "0"},
+    )
+    # DEBUG is off, as in production: whitenoise serves the collected files.
+    live.manage("collectstatic", "--noinput")
+    with live:
         live.manage("seed_demo", "--password", PASSWORD)
         cluster = Cluster(live, nginx(live.urls), PASSWORD)
         cluster.create_users(*EXTRA_USERS)

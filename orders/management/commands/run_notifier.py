@@ -10,13 +10,17 @@ is claimed with a conditional UPDATE (a lease) before it is sent.
 import logging
 import signal
 import threading
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
 from notifications import services as notifications
+from notifications.models import Notification
 from orders import services as orders
+from orders.models import Order
+from realtime import stats
 
 logger = logging.getLogger("orders.run_notifier")
 
@@ -30,6 +34,7 @@ def _positive(value: str) -> float:
 
 class Command(BaseCommand):
     help = "Publish unpublished order changes and pending notifications, in a loop."
+    metrics_textfile = ""
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -42,10 +47,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once", action="store_true", help="run one batch and exit (cron, tests)"
         )
+        parser.add_argument(
+            "--metrics-textfile",
+            default="",
+            help="write Prometheus metrics here after each batch (node_exporter textfile)",
+        )
 
-    def handle(self, *args, interval, backoff, batch, once, **options):
+    def handle(self, *args, interval, backoff, batch, once, metrics_textfile, **options):
         if batch < 1:
             raise CommandError("--batch must be at least 1")
+        self.metrics_textfile = metrics_textfile
         if once:
             published = self.run_batch(batch)
             self.stdout.write(
@@ -60,8 +71,14 @@ class Command(BaseCommand):
             close_old_connections()  # a long-lived process: drop broken DB connections
             try:
                 published = self.run_batch(batch)
-            except (DatabaseError, RedisError, OSError):
-                logger.warning("batch failed; backing off %.1fs", backoff, exc_info=True)
+            except (DatabaseError, RedisError, OSError) as exc:
+                logger.warning(
+                    "batch failed; backing off %.1fs",
+                    backoff,
+                    exc_info=True,
+                    extra={"event": "batch_failed", "reason": type(exc).__name__},
+                )
+                self.record(0.0, (0, 0), error=type(exc).__name__)
                 stop.wait(backoff)
                 continue
             if any(published):
@@ -71,6 +88,29 @@ class Command(BaseCommand):
 
     def run_batch(self, batch: int) -> tuple[int, int]:
         """Run one sweep; return (order changes, notifications) published."""
+        started = time.perf_counter()
         changed = orders.publish_pending(limit=batch)
         delivered = notifications.deliver_pending(limit=batch)
+        self.record(time.perf_counter() - started, (changed, delivered))
         return changed, delivered
+
+    def record(self, seconds: float, published: tuple[int, int], error: str = "") -> None:
+        """Report the batch to the dashboard and to Prometheus (the textfile, if asked)."""
+        try:
+            pending = {
+                "orders": Order.objects.unpublished().count(),
+                "notifications": Notification.objects.pending().count(),
+            }
+        except DatabaseError:
+            pending = {}
+        stats.record_batch(
+            seconds=seconds,
+            published={"orders": published[0], "notifications": published[1]},
+            pending=pending,
+            error=error,
+        )
+        if self.metrics_textfile:
+            try:
+                stats.write_textfile(self.metrics_textfile)
+            except OSError:
+                logger.warning("could not write %s", self.metrics_textfile, exc_info=True)
