@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
+from tests.chromium import CHROMIUM_ARGS, require_chromium
 from tests.e2e.pages import DESKTOP, PASSWORD
 from tests.e2e.wire import CLIENT, CUSTOMER
 from tests.live import LiveStack, NodeProcess, node_problem, run_node
@@ -68,26 +69,11 @@ def node_process(node_available):
 
 # Browser tests -------------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's Chromium; skip loudly without it, fail when REQUIRE_BROWSER=1."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    message = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{message} (REQUIRE_BROWSER=1)")
-    pytest.skip(message)
+    return require_chromium()
 
 
 # Per module, not per session: while Playwright's sync API is open it runs an

@@ -18,19 +18,11 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from websockets.exceptions import InvalidStatus
 
+from tests.chromium import CHROMIUM_ARGS, require_chromium
 from tests.scaleout.stack import Cluster, HubSocket, ws
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.postgres]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = (
     Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "realtime-dashboard.png"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1"
@@ -86,12 +78,7 @@ def clients():
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{message} (REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    return CHROMIUM
+    return require_chromium()
 
 
 def in_browser_thread(chromium: Path, body) -> None:
