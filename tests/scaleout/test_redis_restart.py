@@ -53,6 +53,8 @@ async def test_a_thousand_open_clients_lose_nothing_when_redis_restarts_empty(
         asgi="tests.scaleout.asgi:application",
         instances=2,
         database_url=postgres_url,
+        # One customer holds all 2,000 sockets.
+        realtime_options={"MAX_CONNECTIONS_PER_USER": 2 * CLIENTS + 100},
     )
     watchers: list[Watcher] = []
     try:
