@@ -35,24 +35,30 @@ expect.set_options(timeout=10_000)
 _customers = itertools.count(1)
 
 
-def log_in(context: BrowserContext, shop: LiveStack, username: str) -> Page:
+def _sign_in(context: BrowserContext, url: str, username: str, submit: str, landing: str) -> Page:
     page = context.new_page()
-    page.goto(f"{shop.url}/accounts/login/")
+    page.goto(url)
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/orders/$"))
+    page.click(submit)
+    page.wait_for_url(re.compile(landing))
     return page
+
+
+def log_in(context: BrowserContext, shop: LiveStack, username: str) -> Page:
+    return _sign_in(
+        context, f"{shop.url}/accounts/login/", username, "button[type=submit]", r".*/orders/$"
+    )
 
 
 def log_in_to_admin(context: BrowserContext, shop: LiveStack, username: str = "staff") -> Page:
-    page = context.new_page()
-    page.goto(f"{shop.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
-    return page
+    return _sign_in(
+        context,
+        f"{shop.url}/admin/login/?next=/admin/",
+        username,
+        "input[type=submit]",
+        r".*/admin/$",
+    )
 
 
 def new_customer(shop: LiveStack, *, orders: int = 1, notifications: int = 0) -> str:
