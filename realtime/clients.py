@@ -1,112 +1,83 @@
-"""Audiences and group membership as a hub method sees them (``self.clients``)."""
+"""Audiences and group membership as a hub method sees them (``self.clients``).
+
+The same audience family as ``hub_context`` (realtime/context.py), with an
+async ``send`` and the caller's own audiences on top: ``caller``,
+``others`` and ``others_in_group``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from realtime import conf, metrics
-from realtime.context import ALL, Audience, HubContext, deliver, layer_group_name
-from realtime.hub import HubException
-from realtime.protocol import Invocation
-
-if TYPE_CHECKING:
-    from realtime.connection import Connection
+from realtime.context import AudienceProxy, Audiences
+from realtime.errors import HubException
+from realtime.groups import ALL, layer_group_name
+from realtime.lifetime.manager import HubLifetimeManager
+from realtime.protocol import HubMessage, Invocation
 
 logger = logging.getLogger(__name__)
 
 
-class AsyncClientProxy:
+class Member(Protocol):
+    """What the hub's views need of the connection they serve."""
+
+    connection_id: str
+    #: The layer names of the groups the connection is in.
+    joined: set[str]
+    backplane: HubLifetimeManager
+
+    async def send(self, message: HubMessage) -> None:
+        """Encode and send one hub message to this connection."""
+
+
+class HubClientProxy(AudienceProxy):
     """An audience inside a hub: ``await ....send(target, *args)``."""
 
-    __slots__ = ("_audience", "_namespace")
-
-    def __init__(self, namespace: str, audience: Audience) -> None:
-        self._namespace = namespace
-        self._audience = audience
+    __slots__ = ()
 
     async def send(self, target: str, *arguments: Any) -> int:
         """Send a client event to the audience."""
-        return await deliver(self._namespace, self._audience, target, arguments)
+        return await self.asend(target, *arguments)
 
 
 class CallerProxy:
     """The connection that made the current call (written to directly)."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_namespace")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Member, namespace: str) -> None:
         self._connection = connection
+        self._namespace = namespace
 
     async def send(self, target: str, *arguments: Any) -> int:
         """Send a client event to the caller only."""
-        metrics.sent(self._connection.hub_class.namespace, target)
+        metrics.sent(self._namespace, target)
         await self._connection.send(Invocation(target, tuple(arguments)))
         return 1
 
 
-class HubClients:
+class HubClients(Audiences[HubClientProxy]):
     """``self.clients`` of a hub: ASP.NET Core's IHubCallerClients."""
 
-    __slots__ = ("_connection", "_context")
+    proxy = HubClientProxy
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Member, namespace: str, *, allow_all: bool) -> None:
+        super().__init__(namespace, allow_all=allow_all, sender=connection.backplane)
         self._connection = connection
-        hub = connection.hub_class
-        self._context = HubContext(hub.namespace, allow_all=hub.allow_broadcast_to_all)
 
     @property
     def caller(self) -> CallerProxy:
         """The calling connection."""
-        return CallerProxy(self._connection)
+        return CallerProxy(self._connection, self.namespace)
 
-    def _proxy(self, audience: Audience) -> AsyncClientProxy:
-        return AsyncClientProxy(self._connection.hub_class.namespace, audience)
-
-    def group(self, name: str) -> AsyncClientProxy:
-        """Every connection in a group."""
-        return self._proxy(self._context.group(name)._audience)
-
-    def groups(self, names: Iterable[str]) -> AsyncClientProxy:
-        """Every connection in any of the groups."""
-        return self._proxy(self._context.groups(names)._audience)
-
-    def others_in_group(self, name: str) -> AsyncClientProxy:
+    def others_in_group(self, name: str) -> HubClientProxy:
         """Every connection in a group except the caller."""
         return self.group_except(name, (self._connection.connection_id,))
 
-    def group_except(self, name: str, connection_ids: Iterable[str]) -> AsyncClientProxy:
-        """Every connection in a group but the given ones."""
-        return self._proxy(self._context.group_except(name, connection_ids)._audience)
-
-    def user(self, user_id: object) -> AsyncClientProxy:
-        """Every connection of a user."""
-        return self._proxy(self._context.user(user_id)._audience)
-
-    def users(self, user_ids: Iterable[object]) -> AsyncClientProxy:
-        """Every connection of each user."""
-        return self._proxy(self._context.users(user_ids)._audience)
-
-    def connection(self, connection_id: str) -> AsyncClientProxy:
-        """One connection by id."""
-        return self._proxy(self._context.connection(connection_id)._audience)
-
-    def clients(self, connection_ids: Iterable[str]) -> AsyncClientProxy:
-        """Each of the connections, by id."""
-        return self._proxy(self._context.clients(connection_ids)._audience)
-
     @property
-    def all(self) -> AsyncClientProxy:
-        """Every connection of the hub (only where the hub opts in)."""
-        return self._proxy(self._context.everyone())
-
-    def all_except(self, connection_ids: Iterable[str]) -> AsyncClientProxy:
-        """Every connection of the hub but the given ones (where the hub opts in)."""
-        return self._proxy(self._context.everyone(connection_ids))
-
-    @property
-    def others(self) -> AsyncClientProxy:
+    def others(self) -> HubClientProxy:
         """Every connection of the hub but the caller (where the hub opts in)."""
         return self.all_except((self._connection.connection_id,))
 
@@ -114,13 +85,14 @@ class HubClients:
 class GroupManager:
     """``self.groups`` of a hub: join and leave groups for this connection."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_namespace")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Member, namespace: str) -> None:
         self._connection = connection
+        self._namespace = namespace
 
     def _layer_name(self, name: str) -> str:
-        return layer_group_name(self._connection.hub_class.namespace, name)
+        return layer_group_name(self._namespace, name)
 
     async def add(self, name: str) -> None:
         """Join a group; refuse past MAX_GROUPS_PER_CONNECTION."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from realtime import conf, dispatch, logformat, metrics, presence, store
+from realtime import conf, logformat, metrics, presence, store
 from realtime.clients import GroupManager, HubClients
-from realtime.limits import WINDOW, Limits
+from realtime.groups import user_group
+from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
+from realtime.invocations import Invocations
+from realtime.lifetime.manager import HubLifetimeManager
 from realtime.logtext import clip
 from realtime.protocol import (
     Ack,
@@ -30,56 +33,29 @@ from realtime.protocol import (
     StreamInvocation,
     StreamItem,
     encode_handshake_response,
-    get_protocol,
-    parse_handshake,
 )
+from realtime.transport import Transport
 
 if TYPE_CHECKING:
     from realtime.auth import Identity
-    from realtime.backplane import Backplane
     from realtime.hub import Hub
 
 logger = logging.getLogger(__name__)
 
 HANDSHAKE, OPEN, CLOSED = "handshake", "open", "closed"
-#: Bytes a handshake request may take before its record separator.
-HANDSHAKE_LIMIT = 1024
-# ASP.NET Core's handshake errors: a timeout or an oversize request is
-# "canceled"; a request that does not parse is "an unexpected error".
-HANDSHAKE_CANCELED = "Handshake was canceled."
-HANDSHAKE_FAILED = "An unexpected error occurred during connection handshake."
-
-
-class Transport(Protocol):
-    """What a connection needs from the transport that carries it."""
-
-    name: str
-    text_only: bool
-
-    async def write(self, frame: bytes | str, binary: bool) -> None:
-        """Send one frame to the client (str only for text frames)."""
-
-    async def close(self, *, discard: bool = False) -> None:
-        """End the transport; `discard` drops output the client has not taken."""
-
-    def buffered(self) -> int:
-        """Bytes written that the client has not taken yet (checked after each write)."""
-
-    async def drop(self) -> None:
-        """End at once, discarding unsent output: the client does not read."""
 
 
 class Connection:
     """One client connection to one hub, on whatever transport carries it."""
 
     __slots__ = (
-        "_buffer",
         "_clients",
         "_finished",
         "_groups",
+        "_handshaking",
         "_inbound",
         "_inbound_task",
-        "_limits",
+        "_invocations",
         "backplane",
         "connection_id",
         "end_reason",
@@ -109,7 +85,7 @@ class Connection:
         connection_id: str,
         token: str,
         transport: Transport,
-        backplane: Backplane,
+        backplane: HubLifetimeManager,
         token_expires: float | None = None,
         identity: Identity | None = None,
     ) -> None:
@@ -129,12 +105,12 @@ class Connection:
         self.joined: set[str] = set()
         self.streams: dict[str, asyncio.Task] = {}
         self.started = self.last_received = self.last_sent = time.monotonic()
-        self._buffer = b""
+        self._handshaking = HandshakeReader(text_only=transport.text_only)
         self._clients: HubClients | None = None
         self._groups: GroupManager | None = None
         self._inbound: list[bytes] = []
         self._inbound_task: asyncio.Task | None = None
-        self._limits: Limits | None = None
+        self._invocations: Invocations | None = None
         self._finished = False
         self.end_reason = ""
         logformat.bind(connection_id, user_id, hub_class.namespace)
@@ -142,20 +118,26 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self.connection_id} {self.hub_class.__name__} {self.state}>"
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the handshake is done and the connection has not ended."""
+        return self.state == OPEN
+
     # The hub's view ----------------------------------------------------------
 
     @property
     def clients(self) -> HubClients:
         """Audiences for this connection's hub (built on first use)."""
         if self._clients is None:
-            self._clients = HubClients(self)
+            hub = self.hub_class
+            self._clients = HubClients(self, hub.namespace, allow_all=hub.allow_broadcast_to_all)
         return self._clients
 
     @property
     def groups(self) -> GroupManager:
         """Group membership of this connection (built on first use)."""
         if self._groups is None:
-            self._groups = GroupManager(self)
+            self._groups = GroupManager(self, self.hub_class.namespace)
         return self._groups
 
     # Inbound -----------------------------------------------------------------
@@ -195,26 +177,11 @@ class Connection:
             await self.feed(self._inbound.pop(0))
 
     async def _handshake(self, data: bytes) -> bytes:
-        self._buffer += data
-        try:
-            request, rest = parse_handshake(self._buffer)
-        except ProtocolError as exc:
-            await self._refuse_handshake(f"{HANDSHAKE_FAILED} {exc}")
+        protocol, rest, error = self._handshaking.feed(data)
+        if error is not None:
+            await self._refuse_handshake(error)
             return b""
-        if request is None:
-            if len(self._buffer) > HANDSHAKE_LIMIT:
-                await self._refuse_handshake(HANDSHAKE_CANCELED)
-            return b""
-        self._buffer = b""
-        try:
-            protocol = get_protocol(request.protocol, request.version)
-            if self.transport.text_only and protocol.transfer_format != "Text":
-                raise ProtocolError(
-                    f"Cannot use the '{protocol.name}' protocol on the current transport. "
-                    "The transport does not support 'Binary' transfer format."
-                )
-        except ProtocolError as exc:
-            await self._refuse_handshake(str(exc))
+        if protocol is None:
             return b""
         self.protocol = protocol
         await self.transport.write(encode_handshake_response(None), False)
@@ -246,14 +213,7 @@ class Connection:
 
     async def _handle(self, message: HubMessage) -> None:
         if isinstance(message, Invocation | StreamInvocation):
-            if not await self._admit(message):
-                return
-            if isinstance(message, StreamInvocation):
-                self._start_stream(message)
-            else:
-                reply = await dispatch.invoke(self.hub, message, self)
-                if reply is not None:
-                    await self.send(reply)
+            await self._ensure_invocations().run(message)
         elif isinstance(message, CancelInvocation):
             task = self.streams.pop(message.invocation_id, None)
             if task is not None:
@@ -272,46 +232,16 @@ class Connection:
         elif isinstance(message, Ack | Sequence):
             await self.fail("Stateful reconnect was not negotiated.")
 
-    async def _admit(self, message: Invocation | StreamInvocation) -> bool:
-        settings = conf.get()
-        invocation_id = message.invocation_id
-        if invocation_id is not None and len(invocation_id) > settings.MAX_INVOCATION_ID_LENGTH:
-            await self.fail("Invocation id is too long.")
-            return False
-        if not self._ensure_limits().admit():
-            metrics.invoked(self.hub_class, message.target, "rate_limited", 0.0)
-            if invocation_id is not None:
-                await self.send(
-                    Completion.with_error(invocation_id, "Too many invocations; slow down.")
-                )
-            await self.refused(message.target, "rate limit", level=logging.WARNING)
-            return False
-        return True
-
     async def refused(
         self, target: str, reason: str, *, level: int = logging.INFO, strike: bool = True
     ) -> None:
-        """Log a refused invocation (sparingly); close a client that keeps sending them.
+        """Log a refused invocation (sparingly); see `Invocations.refused`."""
+        await self._ensure_invocations().refused(target, reason, level=level, strike=strike)
 
-        `strike`: whether it counts toward MAX_REFUSED_INVOCATIONS (a refusal
-        by the hub itself, a HubException, does not).
-        """
-        close = self._ensure_limits().refused(target, reason, level=level, strike=strike)
-        if close and self.state == OPEN:
-            await self.fail(f"Too many refused invocations in {WINDOW:.0f} s.")
-
-    def _ensure_limits(self) -> Limits:
-        # Made on the first invocation: an idle connection holds none.
-        if self._limits is None:
-            self._limits = Limits(self.connection_id)
-        return self._limits
-
-    def _start_stream(self, message: StreamInvocation) -> None:
-        if message.invocation_id in self.streams:
-            self.streams[message.invocation_id].cancel()
-        task = asyncio.get_running_loop().create_task(dispatch.stream(self.hub, message, self))
-        self.streams[message.invocation_id] = task
-        task.add_done_callback(lambda _t, i=message.invocation_id: self.streams.pop(i, None))
+    def _ensure_invocations(self) -> Invocations:
+        if self._invocations is None:
+            self._invocations = Invocations(self)
+        return self._invocations
 
     # Outbound ----------------------------------------------------------------
 
@@ -358,15 +288,15 @@ class Connection:
         await self.backplane.attach(self)
         if self.user_id:
             await presence.add_connection(self.user_id, self.presence_member)
-            await self.groups.add(f"user:{self.user_id}")
+            await self.groups.add(user_group(self.user_id))
         if self.hub_class.allow_broadcast_to_all:
             await self.groups.join_all()
 
     async def tick(self, now: float) -> None:
         """Run the timers: handshake timeout, keep-alive ping, idle client, token expiry."""
         settings = conf.get()
-        if self._limits is not None and self._limits.due(now):
-            self._limits.flush(now)
+        if self._invocations is not None and self._invocations.limits.due(now):
+            self._invocations.limits.flush(now)
         if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
             self.ended_because("handshake_timeout")
             await self._refuse_handshake(HANDSHAKE_CANCELED)
@@ -445,8 +375,8 @@ class Connection:
         self._finished = True
         self.state = CLOSED
         self.ended_because("client_closed")  # the transport ended from the client's side
-        if self._limits is not None:
-            self._limits.flush(time.monotonic())
+        if self._invocations is not None:
+            self._invocations.limits.flush(time.monotonic())
         for task in list(self.streams.values()):
             task.cancel()
         if self.hub is not None:

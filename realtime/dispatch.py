@@ -13,18 +13,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from realtime import metrics
 from realtime.binding import BindingError, bind
 from realtime.hub import Hub, HubException, HubMethod
 from realtime.logtext import clip
-from realtime.protocol import Completion, Invocation, StreamInvocation, StreamItem
-
-if TYPE_CHECKING:
-    from realtime.connection import Connection
+from realtime.protocol import Completion, HubMessage, Invocation, StreamInvocation, StreamItem
 
 logger = logging.getLogger(__name__)
+
+
+class Caller(Protocol):
+    """The connection an invocation came from, as the dispatcher uses it."""
+
+    async def send(self, message: HubMessage) -> None:
+        """Encode and send one hub message to the caller."""
+
+    async def refused(self, target: str, reason: str, *, strike: bool = True) -> None:
+        """Log a refused invocation; close a caller that keeps sending them."""
 
 
 class _Refused(Exception):
@@ -63,7 +70,7 @@ def _generic_error(target: str) -> str:
     return f"An unexpected error occurred invoking '{target}' on the server."
 
 
-async def invoke(hub: Hub, message: Invocation, connection: Connection) -> Completion | None:
+async def invoke(hub: Hub, message: Invocation, connection: Caller) -> Completion | None:
     """Run an Invocation; return its Completion (None when non-blocking)."""
     started = time.perf_counter()
     completion, outcome = await _invoke(hub, message, connection)
@@ -72,7 +79,7 @@ async def invoke(hub: Hub, message: Invocation, connection: Connection) -> Compl
 
 
 async def _invoke(
-    hub: Hub, message: Invocation, connection: Connection
+    hub: Hub, message: Invocation, connection: Caller
 ) -> tuple[Completion | None, str]:
     invocation_id = message.invocation_id
     try:
@@ -100,7 +107,7 @@ async def _invoke(
     return Completion.with_error(invocation_id, error), outcome
 
 
-async def stream(hub: Hub, message: StreamInvocation, connection: Connection) -> None:
+async def stream(hub: Hub, message: StreamInvocation, connection: Caller) -> None:
     """Run a streaming method: StreamItems, then one Completion (none if cancelled)."""
     invocation_id = message.invocation_id
     try:

@@ -14,19 +14,19 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from realtime import metrics
+from realtime.errors import HubException
 
 if TYPE_CHECKING:
     from realtime.clients import GroupManager, HubClients
-    from realtime.connection import Connection
+
+__all__ = ["AuthenticatedHub", "Hub", "HubConnection", "HubException", "HubMethod", "hub_method"]
 
 HOOKS = frozenset({"on_connected", "on_disconnected", "on_resync"})
 #: Every concrete hub class by namespace (metrics read `client_events` here).
 registry: dict[str, type[Hub]] = {}
-
-
-class HubException(Exception):
-    """A refusal whose message the caller may read (sent as the Completion error)."""
 
 
 def hub_method(target: str) -> Callable[[Callable], Callable]:
@@ -42,6 +42,21 @@ def hub_method(target: str) -> Callable[[Callable], Callable]:
 def pascal_case(name: str) -> str:
     """Return the SignalR target for a snake_case method name."""
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+class HubConnection(Protocol):
+    """What a hub instance reads of the connection it serves."""
+
+    user: Any
+    connection_id: str
+
+    @property
+    def clients(self) -> HubClients:
+        """Audiences for this connection's hub."""
+
+    @property
+    def groups(self) -> GroupManager:
+        """Group membership of this connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +116,14 @@ class Hub:
             cls.namespace = cls.__name__.lower()
         if not cls.__dict__.get("_abstract_hub", False):
             registry[cls.namespace] = cls
+            metrics.declare_hub(cls.namespace, cls.client_events)
 
     @classmethod
     def allows(cls, user: Any) -> bool:
         """Return whether `user` may connect (checked at negotiate and connect)."""
         return True
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: HubConnection) -> None:
         self._connection = connection
 
     @property

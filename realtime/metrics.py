@@ -28,7 +28,6 @@ from prometheus_client import (
 )
 
 from realtime import conf
-from realtime.hub import registry as hubs
 
 OTHER = "other"
 #: Seconds: from a fast local write to a slow broadcast over Redis.
@@ -171,6 +170,15 @@ def _child(family: Any, *labels: str) -> Any:
     return child
 
 
+#: The client events each hub declares, by namespace (`Hub.client_events`).
+_client_events: dict[str, frozenset[str]] = {}
+
+
+def declare_hub(namespace: str, client_events: frozenset[str]) -> None:
+    """Record a hub's namespace and client event names (labels; from Hub)."""
+    _client_events[namespace] = frozenset(client_events)
+
+
 def method_label(hub_class: Any, target: str) -> str:
     """The hub method's own target name, or "other" for names not in its table."""
     method = hub_class.find_method(target) if hub_class is not None else None
@@ -179,8 +187,7 @@ def method_label(hub_class: Any, target: str) -> str:
 
 def target_label(namespace: str, target: str) -> str:
     """A client event name the hub declares in `client_events`, or "other"."""
-    hub_class = hubs.get(namespace)
-    return target if hub_class is not None and target in hub_class.client_events else OTHER
+    return target if target in _client_events.get(namespace, ()) else OTHER
 
 
 for _name in _HELP:  # exported from the start, at 0: an alert needs the series
@@ -230,7 +237,7 @@ def invoked(hub_class: Any, target: str, outcome: str, seconds: float) -> None:
 def sent(namespace: str, target: str) -> None:
     """Count one client event sent to an audience."""
     if enabled():
-        hub = namespace if namespace in hubs else OTHER
+        hub = namespace if namespace in _client_events else OTHER
         _child(messages_sent, hub, target_label(namespace, target)).inc()
 
 

@@ -3,7 +3,7 @@
 A connection proves its user once, when it opens. Afterwards:
 
 - **At once, on every instance.** Logging out, changing the password and
-  deactivating the user send one control message (`MESSAGE`) to each process
+  deactivating the user send one control message (`Revoke`) to each process
   that runs a connection of that user (found through presence and the
   registry). That process closes the matching connections with an error and
   ``allowReconnect: false``: a logout closes the connections of the session
@@ -47,14 +47,13 @@ from redis.exceptions import RedisError
 
 from realtime import conf, handoff, store
 from realtime.auth import credential_stamp
+from realtime.lifetime.envelopes import Revoke
 
 if TYPE_CHECKING:
     from realtime.connection import Connection
 
 logger = logging.getLogger(__name__)
 
-#: The channel-layer message type of a revocation.
-MESSAGE = "rt.revoke"
 SIGNED_OUT = "The user signed out."
 PASSWORD_CHANGED = "The user's password changed."
 DEACTIVATED = "The user was deactivated."
@@ -79,9 +78,8 @@ async def arevoke(user_id: str, *, reason: str, session_key: str | None = None) 
     With `session_key`, only the connections that session authenticated.
     A failure is logged: the periodic re-check closes them later.
     """
-    message = {"type": MESSAGE, "u": str(user_id), "r": reason}
-    if session_key:
-        message["k"] = session_digest(session_key)
+    digest = session_digest(session_key) if session_key else None
+    message = Revoke(str(user_id), reason, digest).to_message()
     handoff.discard_user(str(user_id))
     layer = get_channel_layer()
     told = 0
@@ -161,9 +159,9 @@ async def _close(connections: Iterable[Connection], reason: str) -> int:
     return closed
 
 
-async def apply(connections: Iterable[Connection], message: Mapping[str, Any]) -> int:
-    """Close the local connections a revocation message names; return how many."""
-    user_id, digest = message["u"], message.get("k")
+async def apply(connections: Iterable[Connection], revoke: Revoke) -> int:
+    """Close the local connections a revocation names; return how many."""
+    user_id, digest = revoke.user_id, revoke.session
     handoff.discard_user(user_id)  # identities negotiated here, not yet used
     matching = [
         c
@@ -178,7 +176,7 @@ async def apply(connections: Iterable[Connection], message: Mapping[str, Any]) -
             )
         )
     ]
-    return await _close(matching, message.get("r") or CREDENTIAL_ENDED)
+    return await _close(matching, revoke.reason or CREDENTIAL_ENDED)
 
 
 # The periodic re-check ------------------------------------------------------------

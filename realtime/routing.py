@@ -15,8 +15,8 @@ from typing import Any
 from asgiref.sync import markcoroutinefunction
 from django.urls import re_path
 
-from realtime.backplane import warm_up
 from realtime.bodies import register_hub
+from realtime.lifetime.running import warm_up
 from realtime.security import host_allowed, request_host
 from realtime.transports.http import HttpTransportConsumer
 from realtime.transports.negotiate import NegotiateConsumer

@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from realtime.backplane import Backplane
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 REASON = "Server is shutting down."
 
 
-def install(backplane: Backplane) -> None:
+class Drainable(Protocol):
+    """A lifetime manager that can close its connections for shutdown."""
+
+    async def drain(self, reason: str | None = None) -> None:
+        """Close every local connection with allowReconnect."""
+
+
+def install(backplane: Drainable) -> None:
     """Drain `backplane` when the hosting Twisted reactor (daphne) shuts down."""
     reactor = sys.modules.get("twisted.internet.reactor")
     defer = sys.modules.get("twisted.internet.defer")

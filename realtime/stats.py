@@ -15,7 +15,8 @@ import logging
 import math
 import time
 from collections import Counter, deque
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 from prometheus_client import write_to_textfile
@@ -23,19 +24,26 @@ from redis.exceptions import RedisError
 
 from realtime import conf, logformat, metrics, store
 
-if TYPE_CHECKING:
-    from realtime.backplane import Backplane
-
 logger = logging.getLogger(__name__)
 
 #: Seconds of messages-per-second history each process keeps and publishes.
 HISTORY_SECONDS = 600
 
 
+class Process(Protocol):
+    """What a snapshot reads of the process's lifetime manager."""
+
+    channel: str
+
+    @property
+    def connections(self) -> Mapping[str, Any]:
+        """The process's connections by id."""
+
+
 class StatsPublisher:
     """Build and publish one process's snapshot, keeping its rate history."""
 
-    def __init__(self, backplane: Backplane) -> None:
+    def __init__(self, backplane: Process) -> None:
         self.backplane = backplane
         self.started = time.time()
         interval = conf.get().STATS_INTERVAL

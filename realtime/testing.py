@@ -20,10 +20,10 @@ from typing import Any
 from channels.testing import WebsocketCommunicator
 
 from realtime import conf, epoch
-from realtime.backplane import get_backplane, stop_backplane
 from realtime.connection import Connection
-from realtime.context import layer_group_name
+from realtime.groups import layer_group_name
 from realtime.hub import Hub
+from realtime.lifetime.running import get_backplane, stop_backplane
 from realtime.protocol import JsonHubProtocol
 from realtime.routing import _bound
 from realtime.transports.websocket import WebSocketTransport
@@ -167,6 +167,7 @@ class _Recorder:
 
     name = "test-listener"
     text_only = True
+    write_frame = send_event = None  # no broadcast fast path
 
     def __init__(self) -> None:
         self.events: list[tuple[str, list]] = []

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from config.embedded_redis import EmbeddedRedis
 from config.environment import channel_layers
-from realtime.backplane import stop_backplane
+from realtime.lifetime.running import stop_backplane
 from realtime.testing import settle_registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ from channels.exceptions import ChannelFull
 
 from realtime import admission, conf, metrics, store
 from realtime.auth import query_param
-from realtime.backplane import get_backplane
+from realtime.lifetime.envelopes import CloseConnection, Inbound
+from realtime.lifetime.running import get_backplane
 from realtime.transports import longpolling, sse
 from realtime.transports.exchange import TOO_LARGE, HttpExchange
 from realtime.transports.opening import NO_LAYER, Refusal, identify, refuse, registered
@@ -91,7 +92,7 @@ class HttpTransportConsumer(AsyncConsumer):
             return
         try:
             backplane = await get_backplane()
-            message = {"type": "rt.inbound", "c": registration.connection_id, "d": body}
+            message = Inbound(registration.connection_id, body).to_message()
             # Always through the owner's channel, even when local, so that
             # sends arriving at different processes keep their order.
             await backplane.layer.send(registration.owner, message)
@@ -115,7 +116,6 @@ class HttpTransportConsumer(AsyncConsumer):
         if not await longpolling.owner_alive(exchange, token, registration):
             return
         backplane = await get_backplane()
-        await backplane.layer.send(
-            registration.owner, {"type": "rt.close", "c": registration.connection_id}
-        )
+        message = CloseConnection(registration.connection_id).to_message()
+        await backplane.layer.send(registration.owner, message)
         await exchange.respond(202)

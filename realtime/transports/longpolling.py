@@ -41,6 +41,7 @@ class LongPolling:
 
     name = "LongPolling"
     text_only = False
+    write_frame = send_event = None  # no broadcast fast path
 
     def __init__(self, token: str) -> None:
         self._token = token

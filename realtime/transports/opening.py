@@ -9,8 +9,8 @@ from typing import Any
 
 from realtime import admission, conf, handoff, metrics, store
 from realtime.auth import Identity, authenticate, credential, query_param
-from realtime.backplane import get_backplane
 from realtime.connection import Connection, Transport
+from realtime.lifetime.running import get_backplane
 from realtime.security import origin_allowed
 
 logger = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ class ServerSentEvents:
 
     name = "ServerSentEvents"
     text_only = True
+    write_frame = send_event = None  # no broadcast fast path
 
     def __init__(self, exchange: HttpExchange) -> None:
         self._exchange = exchange

@@ -7,8 +7,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from realtime import departures, store
-from realtime.backplane import get_backplane
 from realtime.departures import Departure, Departures
+from realtime.lifetime.running import get_backplane
 
 
 async def register(count: int, process: str) -> list[Departure]:

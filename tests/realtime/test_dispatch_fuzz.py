@@ -20,8 +20,8 @@ from django.contrib.auth.models import AnonymousUser
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from realtime.backplane import get_backplane
 from realtime.connection import OPEN, Connection
+from realtime.lifetime.running import get_backplane
 from realtime.protocol import (
     Ack,
     CancelInvocation,
@@ -147,6 +147,7 @@ class Recorder:
     """The transport of a fuzzed connection: keeps what the server writes."""
 
     name = "fuzz"
+    write_frame = send_event = None  # no broadcast fast path
 
     def __init__(self, text_only: bool) -> None:
         self.text_only = text_only

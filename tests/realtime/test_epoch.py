@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
 from realtime import DeliveryError, conf, epoch, hub_context, store
-from realtime.backplane import get_backplane
+from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator
 from tests.factories import make_notification, make_order
 

@@ -13,7 +13,7 @@ from redis import Redis
 
 from config.embedded_redis import EmbeddedRedis
 from realtime import conf
-from realtime.context import layer_group_name
+from realtime.groups import layer_group_name
 from realtime.store import key
 from tests.live import LiveStack, fetch_access_token
 from tests.restart_kit import (

@@ -12,22 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
 from realtime import conf, epoch, metrics, revocation, shutdown, store
-from realtime.connection import OPEN
-from realtime.context import DISCARD
+from realtime.connection import OPEN, Connection
 from realtime.departures import Departure, Departures
+from realtime.lifetime import envelopes, publish
+from realtime.lifetime.envelopes import (
+    CloseConnection,
+    DiscardUsers,
+    Inbound,
+    Revoke,
+    ToConnections,
+    ToGroups,
+    UnknownEnvelope,
+)
+from realtime.lifetime.local import LocalTables
+from realtime.lifetime.publish import Audience
 from realtime.stats import StatsPublisher
 from realtime.transports import activity
-from realtime.transports.events import websocket_event, websocket_frame
-
-if TYPE_CHECKING:
-    from realtime.connection import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +43,17 @@ ALIVE_INTERVAL = 1.0
 ALIVE_TTL = 3.0
 
 
-class Backplane:
-    """Local connection and group tables of one event loop, and its Redis channel."""
+class RedisLifetimeManager:
+    """The lifetime manager of one event loop: local tables plus its Redis channel."""
 
     def __init__(self) -> None:
         # A layer instance of its own: channels_redis binds its receive
         # machinery to one event loop, and the backplane is per loop.
         self.layer: Any = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.channel = ""
-        self.connections: dict[str, Connection] = {}
-        self.groups: dict[str, set[Connection]] = {}
+        self.local = LocalTables(
+            group_started=self._register_group, group_emptied=self._unregister_group
+        )
         self.departures: Departures | None = None
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
@@ -94,49 +102,39 @@ class Backplane:
         except (RedisError, OSError):
             logger.warning("could not clean up ended connections in Redis", exc_info=True)
 
-    # Local tables ------------------------------------------------------------
+    # Local tables (the local part) and sending -----------------------------------
+
+    @property
+    def connections(self) -> dict[str, Connection]:
+        """This process's connections by id."""
+        return self.local.connections
+
+    @property
+    def groups(self) -> dict[str, set[Connection]]:
+        """This process's members by (layer-named) group."""
+        return self.local.groups
 
     async def attach(self, connection: Connection) -> None:
         """Make a connection reachable by id in this process."""
-        self.connections[connection.connection_id] = connection
-        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
+        await self.local.attach(connection)
 
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
-        if self.connections.pop(connection.connection_id, None) is not None:
-            metrics.connection_closed(
-                connection.hub_class.namespace, connection.transport.name, connection.end_reason
-            )
-        for group in list(connection.joined):
-            await self.leave(connection, group)
-        connection.joined.clear()
+        await self.local.detach(connection)
 
     async def join(self, connection: Connection, group: str) -> None:
         """Add a local member; the first one registers the process for the group."""
-        members = self.groups.get(group)
-        if members is None:
-            members = self.groups[group] = set()
-            members.add(connection)
-            await store.add_to_group(group, self.channel)
-        else:
-            members.add(connection)
+        await self.local.join(connection, group)
 
     async def leave(self, connection: Connection, group: str) -> None:
         """Remove a local member; the last one unregisters the process (batched)."""
-        members = self.groups.get(group)
-        if members is None:
-            return
-        members.discard(connection)
-        if members:
-            return
-        del self.groups[group]
-        self.departures.group_emptied(group)
+        await self.local.leave(connection, group)
 
-    async def discard_users(self, group: str, user_ids: set[str]) -> None:
-        """Take the local connections of some users out of a group."""
-        for connection in [c for c in self.groups.get(group, ()) if c.user_id in user_ids]:
-            connection.joined.discard(group)
-            await self.leave(connection, group)
+    async def _register_group(self, group: str) -> None:
+        await store.add_to_group(group, self.channel)
+
+    def _unregister_group(self, group: str) -> None:
+        self.departures.group_emptied(group)
 
     def forget(self, connection: Connection) -> None:
         """Queue the Redis cleanup of a connection that ended."""
@@ -146,6 +144,18 @@ class Backplane:
                 connection.presence_member,
             )
         )  # fmt: skip
+
+    async def send(
+        self, namespace: str, audience: Audience, target: str, arguments: Iterable[Any]
+    ) -> int:
+        """Send a client event to an audience on every process; see `publish.send`."""
+        return await publish.send(namespace, audience, target, arguments)
+
+    async def remove_users_from_group(
+        self, namespace: str, name: str, user_ids: Iterable[object]
+    ) -> int:
+        """Take users' connections out of a group everywhere; see `publish`."""
+        return await publish.remove_users_from_group(namespace, name, user_ids)
 
     # Inbound messages ----------------------------------------------------------
 
@@ -169,85 +179,34 @@ class Backplane:
                 await self.handle(message)
             except asyncio.CancelledError:
                 raise
+            except UnknownEnvelope:
+                logger.warning("backplane ignored a message of type %r", message.get("type"))
             except Exception:
                 logger.exception("backplane could not handle %s", message.get("type"))
 
     async def handle(self, message: dict) -> None:
         """Deliver one message from the channel layer to local connections."""
-        kind = message.get("type")
-        if kind == "rt.groups":
-            recipients: set[Connection] = set()
-            for group in message["gs"]:
-                recipients.update(self.groups.get(group, ()))
-            await self.fan_out(recipients, message["f"], set(message.get("x") or ()), message)
-        elif kind == "rt.conn":
-            recipients = {self.connections[c] for c in message["cs"] if c in self.connections}
-            await self.fan_out(recipients, message["f"], set(), message)
-        elif kind == "rt.inbound":
-            connection = self.connections.get(message["c"])
+        envelope = envelopes.parse(message)
+        local = self.local
+        if isinstance(envelope, ToGroups):
+            recipients = local.members_of(envelope.groups)
+            exclude = set(envelope.exclude)
+            await local.fan_out(recipients, envelope.frames, exclude, envelope.sent_at)
+        elif isinstance(envelope, ToConnections):
+            recipients = local.named(envelope.connections)
+            await local.fan_out(recipients, envelope.frames, set(), envelope.sent_at)
+        elif isinstance(envelope, Inbound):
+            connection = local.connections.get(envelope.connection_id)
             if connection is not None:
-                connection.feed_soon(message["d"])
-        elif kind == DISCARD:
-            await self.discard_users(message["g"], set(message["u"]))
-        elif kind == revocation.MESSAGE:
-            await revocation.apply(list(self.connections.values()), message)
-        elif kind == "rt.close":
-            connection = self.connections.get(message["c"])
+                connection.feed_soon(envelope.data)
+        elif isinstance(envelope, DiscardUsers):
+            await local.discard_users(envelope.group, set(envelope.user_ids))
+        elif isinstance(envelope, Revoke):
+            await revocation.apply(list(local.connections.values()), envelope)
+        elif isinstance(envelope, CloseConnection):
+            connection = local.connections.get(envelope.connection_id)
             if connection is not None:
                 await connection.abort()
-        else:
-            logger.warning("backplane ignored a message of unknown type %r", kind)
-
-    async def fan_out(
-        self, recipients: set[Connection], frames: dict, exclude: set[str], message: dict
-    ) -> None:
-        """Write a pre-encoded frame to each recipient, yielding between batches.
-
-        Yielding keeps HTTP requests and other connections served while a
-        large broadcast goes out. A recipient whose unsent output passes
-        MAX_UNSENT_BYTES (one integer compare per write) is dropped.
-        """
-        settings = conf.get()
-        batch, limit = settings.FANOUT_BATCH, settings.MAX_UNSENT_BYTES
-        # WebSockets get the WebSocket frame encoded once per encoding when
-        # the server writes frames (`FRAMES_EXTENSION`), else one shared ASGI
-        # event; JSON goes in text frames, which take str: decoded once here.
-        ready = {**frames, "json": frames["json"].decode()}
-        events = {name: websocket_event(frame) for name, frame in ready.items()}
-        wire = {
-            "json": websocket_frame(frames["json"], binary=False),
-            **{n: websocket_frame(f, binary=True) for n, f in frames.items() if n != "json"},
-        }
-        received_at = time.time()
-        sizes = {name: len(frame) for name, frame in frames.items()}
-        nbytes = 0
-        now = time.monotonic()
-        for count, connection in enumerate(recipients, 1):
-            if exclude and connection.connection_id in exclude:
-                continue
-            frame = connection.frame_for(ready)
-            if frame is not None:
-                transport = connection.transport
-                try:
-                    if getattr(transport, "write_frame", None) is not None:
-                        connection.last_sent = now
-                        nbytes += sizes[connection.protocol.name]
-                        if transport.write_frame(wire[connection.protocol.name]) > limit:
-                            await connection.overflowed()
-                    elif getattr(transport, "send_event", None) is not None:
-                        connection.last_sent = now
-                        nbytes += sizes[connection.protocol.name]
-                        await transport.send_event(events[connection.protocol.name])
-                        if transport.buffered() > limit:
-                            await connection.overflowed()
-                    else:
-                        await connection.write(frame)  # checks the bound, counts bytes
-                except Exception:
-                    logger.warning("write to %s failed", connection.connection_id, exc_info=True)
-            if count % batch == 0:
-                await asyncio.sleep(0)
-                now = time.monotonic()
-        metrics.fanned_out(message.get("t"), received_at, len(recipients), nbytes)
 
     # Timers and liveness -------------------------------------------------------
 
@@ -397,62 +356,3 @@ class Backplane:
             connection.ended_because("shutdown")
             await connection.close(reason, allow_reconnect=True)
         await store.process_gone(self.channel)
-
-
-_backplanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backplane] = (
-    weakref.WeakKeyDictionary()
-)
-_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def get_backplane() -> Backplane:
-    """Return the running loop's backplane, starting it on first use."""
-    loop = asyncio.get_running_loop()
-    backplane = _backplanes.get(loop)
-    if backplane is not None:
-        return backplane
-    lock = _starting.setdefault(loop, asyncio.Lock())
-    async with lock:
-        backplane = _backplanes.get(loop)
-        if backplane is None:
-            backplane = Backplane()
-            await backplane.start()
-            _backplanes[loop] = backplane
-    return backplane
-
-
-async def stop_backplane() -> None:
-    """Stop the running loop's backplane, if any (tests)."""
-    backplane = _backplanes.pop(asyncio.get_running_loop(), None)
-    if backplane is not None:
-        await backplane.stop()
-
-
-_warmed: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-_warming: set[asyncio.Task] = set()
-
-
-def warm_up() -> None:
-    """Start the running loop's backplane in the background (once per loop).
-
-    Called on a process's first request of any kind (e.g. the load balancer's
-    health check), so an instance that has no hub connection yet is still in
-    the registry and on the dashboard. A failure is retried by the first hub
-    request.
-    """
-    loop = asyncio.get_running_loop()
-    if loop in _warmed:
-        return
-    _warmed.add(loop)
-
-    async def start() -> None:
-        try:
-            await get_backplane()
-        except (RedisError, OSError):
-            logger.warning("backplane not started yet: Redis unavailable")
-
-    task = loop.create_task(start())
-    _warming.add(task)
-    task.add_done_callback(_warming.discard)
