@@ -73,7 +73,7 @@ class HubClients(Audiences[HubClientProxy]):
         return CallerProxy(self._connection, self.namespace)
 
     def others_in_group(self, name: str) -> HubClientProxy:
-        """Every connection in a group except the caller."""
+        """Address every connection in a group except the caller."""
         return self.group_except(name, (self._connection.connection_id,))
 
     @property

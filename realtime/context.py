@@ -64,31 +64,31 @@ class Audiences(Generic[P]):
         return self.proxy(self._sender, self.namespace, audience)
 
     def group(self, name: str) -> P:
-        """Every connection in the group."""
+        """Address every connection in the group."""
         return self._proxy("groups", (name,))
 
     def groups(self, names: Iterable[str]) -> P:
-        """Every connection in any of the groups (each once per process)."""
+        """Address every connection in any of the groups (each once per process)."""
         return self._proxy("groups", names)
 
     def group_except(self, name: str, connection_ids: Iterable[str]) -> P:
-        """Every connection in the group but the given ones (``GroupExcept``)."""
+        """Address every connection in the group but the given ones (``GroupExcept``)."""
         return self._proxy("groups", (name,), connection_ids)
 
     def user(self, user_id: object) -> P:
-        """Every connection of one user, on every server."""
+        """Address every connection of one user, on every server."""
         return self._proxy("groups", (user_group(user_id),))
 
     def users(self, user_ids: Iterable[object]) -> P:
-        """Every connection of each user."""
+        """Address every connection of each user."""
         return self._proxy("groups", (user_group(u) for u in user_ids))
 
     def connection(self, connection_id: str) -> P:
-        """One connection, by its public id."""
+        """Address one connection, by its public id."""
         return self._proxy("connections", (connection_id,))
 
     def clients(self, connection_ids: Iterable[str]) -> P:
-        """Each of the connections, by public id (``Clients.Clients``)."""
+        """Address each of the connections, by public id (``Clients.Clients``)."""
         return self._proxy("connections", connection_ids)
 
     def _everyone(self, exclude: Iterable[str] = ()) -> P:
@@ -105,7 +105,7 @@ class Audiences(Generic[P]):
         return self._everyone()
 
     def all_except(self, connection_ids: Iterable[str]) -> P:
-        """Every connection of the hub but the given ones (``AllExcept``; opt-in)."""
+        """Address the hub's connections but the given ones (``AllExcept``; opt-in)."""
         return self._everyone(connection_ids)
 
 

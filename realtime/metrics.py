@@ -180,13 +180,13 @@ def declare_hub(namespace: str, client_events: frozenset[str]) -> None:
 
 
 def method_label(hub_class: Any, target: str) -> str:
-    """The hub method's own target name, or "other" for names not in its table."""
+    """Return the hub method's own target name, or "other" for names not in its table."""
     method = hub_class.find_method(target) if hub_class is not None else None
     return method.target if method is not None else OTHER
 
 
 def target_label(namespace: str, target: str) -> str:
-    """A client event name the hub declares in `client_events`, or "other"."""
+    """Return a client event name the hub declares in `client_events`, or "other"."""
     return target if target in _client_events.get(namespace, ()) else OTHER
 
 
@@ -306,7 +306,7 @@ def by_label(sample_name: str, *labels: str) -> dict[str, float]:
 
 
 def snapshot() -> dict[str, float]:
-    """The plain counters and open connections (the JSON of /realtime/metrics)."""
+    """Return the plain counters and open connections (the JSON of /realtime/metrics)."""
     values = totals()
     plain = {name: values.get(f"realtime_{name}_total", 0) for name in _plain}
     plain.update({n: values[f"realtime_{n}"] for n in _plain if f"realtime_{n}" in values})

@@ -83,7 +83,7 @@ class StatsPublisher:
         self.redis_ms = round(elapsed * 1000, 2)
 
     def snapshot(self) -> dict:
-        """What this process reports: counts from its tables and its metrics."""
+        """Return what this process reports: counts from its tables and its metrics."""
         now = time.time()
         values = metrics.totals()
         sent = values.get("realtime_frames_sent_total", 0)
@@ -118,7 +118,7 @@ class StatsPublisher:
 
 
 async def instances() -> list[dict]:
-    """Every live process's snapshot, ordered by instance name."""
+    """Return every live process's snapshot, ordered by instance name."""
     return sorted((json.loads(raw) for raw in await store.all_stats()), key=lambda s: s["instance"])
 
 
@@ -158,6 +158,6 @@ def write_textfile(path: str) -> None:
 
 
 async def worker() -> dict | None:
-    """The last run_notifier batch, if one was recorded."""
+    """Return the last run_notifier batch, if one was recorded."""
     raw = await store.worker_stats()
     return json.loads(raw) if raw else None

@@ -24,7 +24,7 @@ class Transport(Protocol):
         """End the transport; `discard` drops output the client has not taken."""
 
     def buffered(self) -> int:
-        """Bytes written that the client has not taken yet (checked after each write)."""
+        """Return the bytes written that the client has not taken yet."""
 
     async def drop(self) -> None:
         """End at once, discarding unsent output: the client does not read."""

@@ -1,10 +1,11 @@
-"""This process's link to the other server processes, through Redis.
+"""The Redis part of the lifetime manager: this process's link to the others.
 
 One channel-layer channel per process (not per connection): a broadcast
-arrives here once, already encoded, and is written to every local member.
-The process also runs the connection timers (keep-alive, timeouts) in one
-sweep instead of a timer per connection, and keeps its presence, registry
-and group entries alive in Redis while it lives.
+arrives here once, already encoded, and the local part
+(realtime/lifetime/local.py) writes it to every local member. The process
+also runs the connection timers (keep-alive, timeouts) in one sweep instead
+of a timer per connection, keeps its presence, registry and group entries
+alive in Redis while it lives, and drains its connections at shutdown.
 """
 
 from __future__ import annotations

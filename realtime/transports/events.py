@@ -1,6 +1,6 @@
 """What the WebSocket transport hands the server: ASGI events, or whole frames.
 
-`FRAMES_EXTENSION` names an ASGI extension that our daphne (`config.serve`)
+`FRAMES_EXTENSION` names an ASGI extension that the daphne of `config.serve`
 puts in every WebSocket scope: a callable that writes one complete frame,
 already encoded, to the socket if it is open, and returns how many bytes of
 the connection are left unsent (-1 if the socket is not open). A

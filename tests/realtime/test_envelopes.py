@@ -1,0 +1,49 @@
+"""The channel-layer envelopes: compact wire dicts that read back unchanged."""
+
+import pytest
+
+from realtime.lifetime import envelopes
+from realtime.lifetime.envelopes import (
+    CloseConnection,
+    DiscardUsers,
+    Inbound,
+    Revoke,
+    ToConnections,
+    ToGroups,
+    UnknownEnvelope,
+)
+
+FRAMES = {"json": b'{"type":1}\x1e', "messagepack": b"\x05\x95\x01"}
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        ToGroups(["orders.order-42.3fa9c1d2"], FRAMES, ["c1"], 1.5),
+        ToConnections(["c1", "c2"], FRAMES, None),
+        Inbound("c1", b"{}\x1e"),
+        CloseConnection("c1"),
+        DiscardUsers("orders.topic.abc", ["7", "8"]),
+        Revoke("7", "The user signed out.", "d" * 32),
+        Revoke("7", "The user was deactivated."),
+    ],
+)
+def test_every_envelope_reads_back_as_it_was_sent(envelope):
+    assert envelopes.parse(envelope.to_message()) == envelope
+
+
+def test_a_broadcast_crosses_redis_with_one_letter_keys():
+    """The wire form of the most frequent message is the compact dict processes exchange."""
+    message = ToGroups(["g"], FRAMES, [], 2.0).to_message()
+
+    assert message == {"type": "rt.groups", "gs": ["g"], "f": FRAMES, "x": [], "t": 2.0}
+
+
+def test_a_message_of_an_unknown_type_is_refused_by_name():
+    with pytest.raises(UnknownEnvelope, match=r"rt\.nope"):
+        envelopes.parse({"type": "rt.nope"})
+
+
+def test_a_revocation_without_a_session_names_none():
+    assert "k" not in Revoke("7", "reason").to_message()
+    assert envelopes.parse({"type": "rt.revoke", "u": "7"}) == Revoke("7", "", None)
