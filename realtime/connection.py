@@ -105,7 +105,7 @@ class Connection:
         self.joined: set[str] = set()
         self.streams: dict[str, asyncio.Task] = {}
         self.started = self.last_received = self.last_sent = time.monotonic()
-        self._handshaking = HandshakeReader(text_only=transport.text_only)
+        self._handshaking: HandshakeReader | None = None
         self._clients: HubClients | None = None
         self._groups: GroupManager | None = None
         self._inbound: list[bytes] = []
@@ -177,12 +177,16 @@ class Connection:
             await self.feed(self._inbound.pop(0))
 
     async def _handshake(self, data: bytes) -> bytes:
+        # Held only until the handshake is answered: an open connection keeps none.
+        if self._handshaking is None:
+            self._handshaking = HandshakeReader(text_only=self.transport.text_only)
         protocol, rest, error = self._handshaking.feed(data)
         if error is not None:
             await self._refuse_handshake(error)
             return b""
         if protocol is None:
             return b""
+        self._handshaking = None
         self.protocol = protocol
         await self.transport.write(encode_handshake_response(None), False)
         self.state = OPEN
