@@ -129,7 +129,10 @@ def sessions(draw):
     ):
         encoded = b""
         for message in batch:
-            if getattr(message, "invocation_id", None) == "?":
+            # "?" marks a call that still needs a fresh id; only invocations
+            # carry one to fill in (a Completion or StreamItem may draw "?" too).
+            placeholder = getattr(message, "invocation_id", None) == "?"
+            if placeholder and isinstance(message, Invocation | StreamInvocation):
                 ids.append(f"i{len(ids)}")
                 if isinstance(message, Invocation):
                     message = Invocation(message.target, message.arguments, ids[-1])
