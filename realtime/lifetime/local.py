@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from realtime import conf, metrics
 from realtime.connection import Connection
-from realtime.transports.events import websocket_event, websocket_frame
+from realtime.transports.frames import websocket_event, websocket_frame
 
 logger = logging.getLogger(__name__)
 

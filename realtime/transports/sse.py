@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from realtime.connection import Connection
-from realtime.transports.events import SOCKET_EXTENSION, Socket
 from realtime.transports.exchange import HttpExchange
+from realtime.transports.frames import SOCKET_EXTENSION, Socket
 from realtime.transports.opening import Refusal, open_connection
 
 SSE_HEADERS = [

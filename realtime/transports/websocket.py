@@ -18,7 +18,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
-from realtime.transports.events import (
+from realtime.transports.frames import (
     FRAMES_EXTENSION,
     SOCKET_EXTENSION,
     Socket,

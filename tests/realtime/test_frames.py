@@ -3,7 +3,7 @@
 import pytest
 from websockets.frames import Frame, Opcode
 
-from realtime.transports.events import websocket_event, websocket_frame
+from realtime.transports.frames import websocket_event, websocket_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])

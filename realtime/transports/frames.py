@@ -1,11 +1,12 @@
-"""What the WebSocket transport hands the server: ASGI events, or whole frames.
+"""WebSocket frames: what the transport hands the server, as ASGI events or whole frames.
 
-`FRAMES_EXTENSION` names an ASGI extension that the daphne of `config.serve`
-puts in every WebSocket scope: a callable that writes one complete frame,
-already encoded, to the socket if it is open, and returns how many bytes of
-the connection are left unsent (-1 if the socket is not open). A
-broadcast then encodes its WebSocket frame once per process (as
-`websockets.broadcast` does) instead of once per recipient in the server.
+`FRAMES_EXTENSION` names an ASGI extension that the hubs' daphne
+(`realtime.server`) puts in every WebSocket scope: a callable that writes
+one complete frame, already encoded, to the socket if it is open, and
+returns how many bytes of the connection are left unsent (-1 if the socket
+is not open). A broadcast then encodes its WebSocket frame once per process
+(as `websockets.broadcast` does) instead of once per recipient in the
+server.
 Without the extension (other servers, tests) the transport sends ordinary
 ``websocket.send`` events.
 
