@@ -187,10 +187,10 @@ def command_for(contender: Contender, app: str, port: int, *, heap: bool = False
     """The command line of a contender's server (under `bench.heap` when `heap`)."""
     python = [sys.executable, "-m", "bench.heap"] if heap else [sys.executable, "-m"]
     if contender.server == "daphne":
-        # Ours starts the way deploy/ does: config.serve is daphne with a
+        # Ours starts the way deploy/ does: realtime.server is daphne with a
         # redacting access log and a listen backlog of 2048. The Channels peer
         # is stock daphne. Verbosity 0: no access log (uvicorn: --no-access-log).
-        launcher = "config.serve" if contender.ours else "daphne"
+        launcher = "realtime.server" if contender.ours else "daphne"
         return [*python, launcher, "--verbosity", "0", "-b", "127.0.0.1", "-p", str(port), app]
     if contender.server == "uvicorn":
         # --ws websockets: uvicorn's default implementation (the legacy

@@ -62,7 +62,7 @@ def main() -> int:
             sys.stderr.write(check.stderr.strip().splitlines()[-1] + "\n")
             return 2
     wait = f"{python} manage.py realtime_check --wait 10 >/dev/null && exec "
-    daphne = f"{python} -m config.serve -b {shlex.quote(host)} -p {shlex.quote(port)}"
+    daphne = f"{python} -m realtime.server -b {shlex.quote(host)} -p {shlex.quote(port)}"
     manager.add_process(
         "web",
         f"{wait}{daphne} config.asgi:application",

@@ -1,7 +1,7 @@
 """The largest request body each realtime route accepts, known from the path alone.
 
-A server that checks bodies before reading them (`config.bounded_bodies`
-for daphne) asks `limit_for` as soon as it has a request's head: hub routes
+A server that checks bodies before reading them (`realtime.server` for
+daphne) asks `limit_for` as soon as it has a request's head: hub routes
 (negotiate, sends) and views marked with `bounded_body` (``/realtime/token``)
 take at most MAX_MESSAGE_SIZE bytes.
 """

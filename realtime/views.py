@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 LOCKED = "; too many failures, further attempts refused for a while"
 
 
-@bounded_body  # refused by its head past MAX_MESSAGE_SIZE (config.bounded_bodies)
+@bounded_body  # refused by its head past MAX_MESSAGE_SIZE (realtime.server)
 @csrf_exempt  # credentials in the body, no ambient cookie is trusted here
 @require_POST
 async def access_token(request):

@@ -156,8 +156,8 @@ class LiveStack:
         if process is not None and process.poll() is None:
             raise RuntimeError(f"daphne instance {i} is already running (pid {process.pid})")
         log_file = self.log_path(i).open("ab")
-        # config.serve is daphne with an access log that drops query strings.
-        command = [sys.executable, "-m", "config.serve", "-b", "127.0.0.1"]
+        # realtime.server is daphne with an access log that drops query strings.
+        command = [sys.executable, "-m", "realtime.server", "-b", "127.0.0.1"]
         command += ["-p", str(self.ports[i]), self.asgi]
         self._log_files[i] = log_file
         self._processes[i] = subprocess.Popen(

@@ -16,8 +16,8 @@ from config.environment import (
     read_database_url,
     read_redis_url,
 )
-from config.serve import arguments, with_backlog
 from realtime import conf
+from realtime.server.serve import arguments, with_backlog
 
 ROOT = Path(__file__).resolve().parent.parent
 

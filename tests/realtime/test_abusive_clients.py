@@ -1,6 +1,6 @@
 """Abusive clients against a live daphne: log floods, clients that never read or send too fast.
 
-One daphne process (`config.serve`, as deployed) over the test hubs. The
+One daphne process (`realtime.server`, as deployed) over the test hubs. The
 stack closes no connection for its refused invocations, so that the flood
 below runs its whole length and what it costs in the log is measured.
 """

@@ -1,4 +1,4 @@
-"""config.write_through: daphne's TCP writes go out at once, and lose nothing.
+"""realtime.server.write_through: daphne's TCP writes go out at once, and lose nothing.
 
 Each test runs a real Twisted reactor on loopback in a child process (a
 reactor cannot be restarted inside the test process).
@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SERVER = r"""
 import hashlib, json, random, socket, sys
 from twisted.internet import reactor, protocol
-from config import write_through
+from realtime.server import write_through
 
 if sys.argv[1] == "on":
     write_through.install()

@@ -1,4 +1,4 @@
-"""``python -m config.serve``: daphne, with an access log that never shows secrets.
+"""daphne for the hubs (``python -m realtime.server``): an access log without secrets.
 
 The official clients put the connection token (``?id=``) and, for SSE and
 WebSockets, the access token (``?access_token=``) in query strings, and
@@ -17,16 +17,16 @@ last clients in the queue should get in, not fail and retry. It matches the
 hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 
 Request bodies over a route's limit are refused from the request's head,
-before daphne reads them (`config.bounded_bodies`).
+before daphne reads them (`realtime.server.bounded_bodies`).
 
 And three changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
 - TCP connections send as soon as they are written to when nothing is
-  queued (`config.write_through`), as asyncio's transports do;
+  queued (`realtime.server.write_through`), as asyncio's transports do;
 - the HTTP channel that carried the upgrade request is released
-  (`release_http_channel`), about 4 KiB per idle connection;
-- the scope offers `realtime.transports.events.FRAMES_EXTENSION`
+  (`release_http_channel`), which an idle connection otherwise keeps;
+- the scope offers `realtime.transports.frames.FRAMES_EXTENSION`
   (`frame_writer`), so a broadcast writes one pre-encoded frame to each
   socket instead of passing an event through daphne and autobahn for each.
 
@@ -45,7 +45,6 @@ uvicorn's ``--ws-max-queue`` does: the client's sends wait in TCP instead.
 """
 
 import asyncio
-import sys
 from functools import partial
 
 from daphne import server as daphne_server
@@ -56,8 +55,8 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from config import bounded_bodies, write_through
-from realtime.transports.events import FRAMES_EXTENSION, SOCKET_EXTENSION
+from realtime.server import bounded_bodies, write_through
+from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
 class RedactingAccessLog(AccessLogGenerator):
@@ -75,9 +74,10 @@ def release_http_channel(protocol: object) -> None:
 
     daphne hands the TCP transport to the WebSocket protocol but leaves the
     HTTP channel registered as the transport's producer, with its idle timer
-    running: the channel, its request, headers and read buffer (about 5 KiB)
-    then live as long as the socket. Called when the WebSocket protocol
-    announces itself, before the application starts.
+    running: the channel, its request, headers and read buffer then live as
+    long as the socket (bench/results/FINDINGS.md has the measured size).
+    Called when the WebSocket protocol announces itself, before the
+    application starts.
     """
     transport = getattr(protocol, "transport", None)
     channel = getattr(transport, "producer", None)
@@ -87,13 +87,14 @@ def release_http_channel(protocol: object) -> None:
 
 
 def frame_writer(protocol: WebSocketProtocol):
-    """The `FRAMES_EXTENSION` callable of one WebSocket: write a whole frame if open.
+    """Return the `FRAMES_EXTENSION` callable of one WebSocket.
 
-    It returns the bytes left unsent after the write (-1 when the socket is
-    not open), so that a broadcast checks each recipient's backlog with one
-    integer compare. autobahn never fragments daphne's messages and writes
-    each frame to the transport in one call, so a frame written here never
-    splits one of its.
+    The callable writes a whole frame if the socket is open and returns the
+    bytes left unsent after the write (-1 when the socket is not open), so
+    that a broadcast checks each recipient's backlog with one integer
+    compare. autobahn never fragments daphne's messages and writes each frame
+    to the transport in one call, so a frame written here never lands inside
+    one of autobahn's.
     """
     transport = protocol.transport
     if not isinstance(transport, tcp.Connection):  # TLS: measured through its wrapper
@@ -239,15 +240,18 @@ def with_connect_timeout(args: list[str], seconds: int = CONNECT_TIMEOUT) -> lis
 
 
 def arguments(argv: list[str]) -> list[str]:
-    """daphne's arguments for our command line (``--help`` when there are none)."""
+    """Return daphne's arguments for a command line (``--help`` when empty)."""
     return with_connect_timeout(with_backlog(argv)) if argv else ["--help"]
 
 
 class Cli(CommandLineInterface):
+    """daphne's command line, serving with `Server`."""
+
     server_class = Server
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> None:
+    """Serve with daphne's command-line arguments `argv`, changed as above."""
     write_through.install()
     bounded_bodies.install()
-    Cli().run(arguments(sys.argv[1:]))
+    Cli().run(arguments(argv))

@@ -1,4 +1,4 @@
-"""config.serve's daphne: HTTP channels let go after upgrades; whole frames written.
+"""realtime.server: HTTP channels let go after upgrades; whole frames written.
 
 A child process runs the server class on loopback (a Twisted reactor cannot
 be restarted inside the test process), opens WebSockets that echo (half of
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import gc, json, socket, sys, threading, time
 from daphne.server import Server
 from twisted.internet import reactor
 from twisted.web.http import HTTPChannel
-from config.serve import Server as OurServer
-from realtime.transports.events import FRAMES_EXTENSION, websocket_frame
+from realtime.server.serve import Server as OurServer
+from realtime.transports.frames import FRAMES_EXTENSION, websocket_frame
 
 async def app(scope, receive, send):
     write_frame = scope.get("extensions", {}).get(FRAMES_EXTENSION)
