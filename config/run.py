@@ -14,7 +14,7 @@ from pathlib import Path
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from config.embedded_redis import EmbeddedRedis, redis_server_binary
+from config.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "run"
@@ -31,23 +31,8 @@ def main() -> int:
     if embedded:
         redis = EmbeddedRedis(RUN / "redis")
         env["REDIS_URL"] = redis.url
-        command = shlex.join(
-            [
-                redis_server_binary(),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(redis.port),
-                "--dir",
-                str(redis.directory),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-        )
         redis.directory.mkdir(parents=True, exist_ok=True)
-        manager.add_process("redis", command, env=env, cwd=str(ROOT))
+        manager.add_process("redis", shlex.join(redis.command()), env=env, cwd=str(ROOT))
         sys.stdout.write(f"Embedded Redis on {redis.url} (set REDIS_URL to use another one)\n")
     else:
         check = subprocess.run(
