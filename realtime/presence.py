@@ -42,8 +42,3 @@ async def online_users() -> list[str]:
 def online_users_sync() -> list[str]:
     """``online_users`` for sync code (views, the admin)."""
     return async_to_sync(online_users)()
-
-
-def is_user_online_sync(user_id: object) -> bool:
-    """``is_user_online`` for sync code."""
-    return async_to_sync(is_user_online)(user_id)

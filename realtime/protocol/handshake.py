@@ -22,20 +22,16 @@ class HandshakeRequest:
     version: int
 
 
-def parse_handshake(
-    buffer: bytes, *, max_size: int | None = None
-) -> tuple[HandshakeRequest | None, bytes]:
+def parse_handshake(buffer: bytes) -> tuple[HandshakeRequest | None, bytes]:
     """Parse the handshake request at the start of ``buffer``.
 
     Return ``(None, buffer)`` while no 0x1E has arrived (the caller keeps
-    buffering), else the request and the bytes after the separator, which
-    are hub messages sent in the same frame. Raise ProtocolError for an
-    invalid request, or once the request exceeds ``max_size`` bytes.
+    buffering and bounds what it keeps), else the request and the bytes
+    after the separator, which are hub messages sent in the same frame.
+    Raise ProtocolError for an invalid request.
     """
     buffer = bytes(buffer)
     end = buffer.find(RECORD_SEPARATOR)
-    if max_size is not None and (end > max_size or (end == -1 and len(buffer) > max_size)):
-        raise ProtocolError(f"The handshake request exceeds the limit of {max_size} bytes.")
     if end == -1:
         return None, buffer
     return _decode_request(buffer[:end]), buffer[end + 1 :]

@@ -84,20 +84,6 @@ def test_parse_handshake_echoes_a_request_without_control_characters():
     )
 
 
-def test_parse_handshake_enforces_max_size_before_and_after_the_separator():
-    request = b'{"protocol":"json","version":1}'
-
-    assert parse_handshake(request + b"\x1e", max_size=len(request)) == (
-        HandshakeRequest("json", 1),
-        b"",
-    )
-    with pytest.raises(ProtocolError, match="exceeds the limit of 10 bytes"):
-        parse_handshake(request + b"\x1e", max_size=10)
-    with pytest.raises(ProtocolError, match="exceeds the limit of 10 bytes"):
-        parse_handshake(b" " * 11, max_size=10)
-    assert parse_handshake(b" " * 10, max_size=10) == (None, b" " * 10)
-
-
 def test_encode_handshake_response_without_error_is_an_empty_object():
     assert encode_handshake_response() == b"{}\x1e"
 
