@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime import conf, logformat, metrics, presence, store
 from realtime.clients import GroupManager, HubClients
-from realtime.groups import user_group
+from realtime.groups import presence_member, user_group
 from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
 from realtime.invocations import Invocations
 from realtime.lifetime.manager import HubLifetimeManager
@@ -273,7 +273,7 @@ class Connection:
     @property
     def presence_member(self) -> str:
         """This connection's entry in its user's presence set."""
-        return f"{self.hub_class.namespace}|{self.connection_id}"
+        return presence_member(self.hub_class.namespace, self.connection_id)
 
     def registration(self) -> store.Registration:
         """This connection's registry entry."""

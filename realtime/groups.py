@@ -1,7 +1,10 @@
-"""Group naming: public group names and their channel-layer-safe forms.
+"""Group naming: public group names, their channel-layer-safe forms, presence members.
 
 Hubs and senders use public names (``order:42``, ``user:7``); the tables and
-Redis use the layer-safe name that `layer_group_name` makes of one.
+Redis use the layer-safe name that `layer_group_name` makes of one. A
+connection's entry in its user's presence is a `presence_member`. Every
+such name is built here, so that hubs, `hub_context`, the presence store
+and the transports cannot disagree on a format.
 """
 
 from __future__ import annotations
@@ -29,3 +32,8 @@ def layer_group_name(namespace: str, name: str) -> str:
     digest = hashlib.blake2s(f"{namespace}\x00{name}".encode(), digest_size=5).hexdigest()
     readable = _UNSAFE.sub("-", name).strip("-")[:40] or "g"
     return f"{_UNSAFE.sub('-', namespace)[:40]}.{readable}.{digest}"
+
+
+def presence_member(namespace: str, connection_id: str) -> str:
+    """Return a connection's entry in its user's presence set."""
+    return f"{namespace}|{connection_id}"

@@ -3,8 +3,8 @@
 Connections add and remove themselves (``Connection.start``/``closed``);
 each entry carries its own expiry, pushed forward by the owning process every
 PRESENCE_TTL/3 seconds, so the connections of a crashed instance disappear
-by themselves within PRESENCE_TTL without any cleanup job. Entries read
-``<hub namespace>|<connection id>``.
+by themselves within PRESENCE_TTL without any cleanup job. Entries are
+`realtime.groups.presence_member` strings.
 """
 
 from __future__ import annotations

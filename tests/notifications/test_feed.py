@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from notifications.models import Notification
+from realtime.groups import user_group
 from realtime.testing import EventListener
 from tests.factories import make_notification
 
@@ -65,7 +66,7 @@ def test_opening_a_notification_marks_it_read_everywhere_and_goes_to_its_order(
     n = make_notification(customer, type=Notification.Type.ORDER_UPDATE, data={"orderId": "7"})
     client.force_login(customer)
 
-    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+    with EventListener("notifications", [user_group(customer.pk)]) as events:
         with django_capture_on_commit_callbacks(execute=True):
             response = client.get(reverse("notifications:open", args=[n.pk]))
         read = events.wait_for("NotificationRead")

@@ -10,6 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications import services
 from notifications.models import Notification, Topic
+from realtime.groups import user_group
 from realtime.testing import EventListener
 from tests.factories import make_notification, make_topic
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_send_to_user_persists_then_publishes_after_commit(
     customer, django_capture_on_commit_callbacks
 ):
-    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+    with EventListener("notifications", [user_group(customer.pk)]) as events:
         with django_capture_on_commit_callbacks() as callbacks:
             note = services.send_to_user(customer, title="Hi", message="There")
             assert Notification.objects.filter(pk=note.pk).exists()
@@ -62,7 +63,7 @@ def test_a_failed_publish_stays_pending_and_the_worker_delivers_it_once(
     assert note.published_at is None
     assert note.claimed_until is None
 
-    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+    with EventListener("notifications", [user_group(customer.pk)]) as events:
         call_command("run_notifier", "--once")
         call_command("run_notifier", "--once")
         received = events.wait_for("ReceiveNotification")
@@ -142,7 +143,7 @@ def test_mark_as_read_tells_every_connection_of_the_user(
     customer, django_capture_on_commit_callbacks
 ):
     note = make_notification(customer)
-    with EventListener("notifications", [f"user:{customer.pk}"]) as events:
+    with EventListener("notifications", [user_group(customer.pk)]) as events:
         with django_capture_on_commit_callbacks(execute=True):
             assert services.mark_as_read(user=customer, notification_id=note.pk)
         assert events.wait_for("NotificationRead") == [[str(note.pk)]]

@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtime.auth import SALT
+from realtime.groups import user_group
 from tests.live import SECRET_KEY, http_request
 from tests.scaleout.conftest import CLUSTER_OPTIONS
 from tests.scaleout.stack import (
@@ -238,7 +239,7 @@ async def test_clients_join_only_the_groups_their_hub_methods_grant(cluster):
                 refusals[name] = "accepted"
                 continue
             refusals[name] = "refused"
-        await snoop.invoke("Join", f"user:{cluster.users['alice']}")
+        await snoop.invoke("Join", user_group(cluster.users["alice"]))
         await bob.invoke("SubscribeToOrder", bob_order)
         message = f"Group check {uuid.uuid4().hex}"
         await asyncio.to_thread(
