@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.transports.opening import Refusal, refuse
+from realtime.transports.admission import Refusal, refuse
 
 TOO_LARGE = Refusal(413, "message too large")
 

@@ -16,18 +16,10 @@ import time
 from typing import Any
 
 from realtime import conf, metrics, polls, store
-from realtime.auth import Identity, query_param
 from realtime.connection import Connection
+from realtime.groups import presence_member
+from realtime.transports.admission import Admission, Refusal, admit, new_id, open_connection, refuse
 from realtime.transports.exchange import HttpExchange
-from realtime.transports.opening import (
-    Refusal,
-    identify,
-    new_id,
-    open_connection,
-    presence_member,
-    refuse,
-    registered,
-)
 from realtime.transports.waiter import get_waiter
 
 logger = logging.getLogger(__name__)
@@ -91,30 +83,23 @@ async def owner_alive(exchange: HttpExchange, token: str, registration: store.Re
 
 async def poll(exchange: HttpExchange, hub_class: Any) -> None:
     """Answer a poll: the first opens the connection, later ones take its output."""
-    scope = exchange.scope
-    token = query_param(scope, "id") or ""
-    identity = await identify(scope, hub_class, token=token)
-    if isinstance(identity, Refusal):
-        await exchange.refuse(identity)
+    admission = await admit(exchange.scope, hub_class, opening=True)
+    if isinstance(admission, Refusal):
+        await exchange.refuse(admission)
         return
-    registration = await registered(scope, hub_class, identity)
-    if isinstance(registration, Refusal):
-        await exchange.refuse(registration)
-        return
+    token, registration = admission.token, admission.registration
     if not registration.owner:
-        await _open(exchange, hub_class, token, identity)
+        await _open(exchange, hub_class, admission)
     elif registration.transport != LongPolling.name:
-        await exchange.refuse(refuse(scope, WRONG_TRANSPORT))
+        await exchange.refuse(refuse(exchange.scope, WRONG_TRANSPORT))
     elif await owner_alive(exchange, token, registration):
         await _wait_for_frames(exchange, token, registration)
 
 
-async def _open(exchange: HttpExchange, hub_class: Any, token: str, identity: Identity) -> None:
+async def _open(exchange: HttpExchange, hub_class: Any, admission: Admission) -> None:
     # The first poll opens the connection here and answers at once.
-    transport = LongPolling(token)
-    opened = await open_connection(
-        exchange.scope, hub_class, transport, negotiated=True, identity=identity
-    )
+    transport = LongPolling(admission.token)
+    opened = await open_connection(exchange.scope, hub_class, transport, admission)
     if isinstance(opened, Refusal):
         await exchange.refuse(opened)
         return

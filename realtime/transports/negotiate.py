@@ -16,7 +16,7 @@ from realtime.protocol import (
     encode_negotiate_response,
     negotiate_version,
 )
-from realtime.transports.opening import NO_LAYER, Refusal, admit, identify, new_id, refuse
+from realtime.transports.admission import NO_LAYER, Refusal, identify, new_id, refuse, reserve
 
 TRANSPORTS = [
     {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
@@ -62,7 +62,7 @@ class NegotiateConsumer(AsyncHttpConsumer):
             await self.send_response(200, encode_negotiate_error(str(exc)), headers=JSON_HEADERS)
             return
         connection_id = new_id()
-        refusal = await admit(self.scope, self.hub_class, identity, connection_id)
+        refusal = await reserve(self.scope, self.hub_class, identity, connection_id)
         if refusal is not None:
             await self._reply(refusal.status, {"error": refusal.reason})
             return

@@ -1,7 +1,7 @@
 """Server-Sent Events: the server-to-client half of a connection as one response.
 
 The stream runs in the process that opened it; the client's sends arrive as
-POSTs on any process (`realtime.transports.http`). An open stream counts as
+POSTs on any process (`realtime.transports.sends`). An open stream counts as
 client activity (`realtime.transports.activity`), as in ASP.NET Core.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from realtime.connection import Connection
+from realtime.transports.admission import Refusal, admit, open_connection
 from realtime.transports.exchange import HttpExchange
 from realtime.transports.frames import SOCKET_EXTENSION, Socket
-from realtime.transports.opening import Refusal, open_connection
 
 SSE_HEADERS = [
     (b"Content-Type", b"text/event-stream"),
@@ -64,8 +64,12 @@ class ServerSentEvents:
 
 async def stream(exchange: HttpExchange, hub_class: Any) -> None:
     """Open the connection and hold the response open until the client leaves."""
+    admission = await admit(exchange.scope, hub_class, opening=True)
+    if isinstance(admission, Refusal):
+        await exchange.refuse(admission)
+        return
     transport = ServerSentEvents(exchange)
-    opened = await open_connection(exchange.scope, hub_class, transport, negotiated=True)
+    opened = await open_connection(exchange.scope, hub_class, transport, admission)
     if isinstance(opened, Refusal):
         await exchange.refuse(opened)
         return

@@ -18,13 +18,13 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
+from realtime.transports.admission import Refusal, admit, open_connection
 from realtime.transports.frames import (
     FRAMES_EXTENSION,
     SOCKET_EXTENSION,
     Socket,
     websocket_event,
 )
-from realtime.transports.opening import Refusal, open_connection
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,12 @@ class WebSocketTransport(AsyncConsumer):
 
     async def connect(self) -> None:
         await aclose_old_connections()
-        opened = await open_connection(self.scope, self.hub_class, self, negotiated=False)
+        admission = await admit(self.scope, self.hub_class, opening=True)
+        opened = (
+            admission
+            if isinstance(admission, Refusal)
+            else await open_connection(self.scope, self.hub_class, self, admission)
+        )
         if isinstance(opened, Refusal):
             await self.send_event({"type": "websocket.close"})
             return

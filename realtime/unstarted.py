@@ -1,8 +1,10 @@
-"""Admitting connections: the per-user limit, and sends that come before the start.
+"""Connections that have not started yet: the per-user limit, and early sends.
 
-Both are single Lua scripts, so parallel requests on any number of
-instances cannot overshoot the limit or slip a send past the moment a
-process claims the connection (`store.claim` hands over what waited).
+A negotiated connection counts against its user's limit before any process
+runs it, and what its client sends before then waits here. Both are single
+Lua scripts, so parallel requests on any number of instances cannot
+overshoot the limit or slip a send past the moment a process claims the
+connection (`store.claim` hands over what waited).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ BUFFERED, TOO_LARGE = "buffered", "too large"
 
 # Connections admitted (negotiated or opening) but not yet in presence: they
 # count against the user's limit until they start or their time runs out.
-_ADMIT = """
+_RESERVE = """
 local now = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local open = redis.call('ZCOUNT', KEYS[1], now, '+inf') + redis.call('ZCARD', KEYS[2])
@@ -27,14 +29,14 @@ return 1
 """
 
 
-async def admit(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
+async def reserve(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
     """Count a user's open and admitted connections and admit one more if under `limit`.
 
     Atomic, so parallel requests cannot overshoot. The new entry counts for
     `ttl` seconds, or until `presence_add` records the connection.
     """
     admitted = await client().eval(
-        _ADMIT, 2, key("presence", user_id), key("admitted", user_id),
+        _RESERVE, 2, key("presence", user_id), key("admitted", user_id),
         member, time.time(), limit, ttl,
     )  # fmt: skip
     return bool(admitted)

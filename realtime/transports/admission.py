@@ -1,4 +1,15 @@
-"""Checks shared by every transport before a connection starts."""
+"""Admission: who may use a hub connection, checked once per request.
+
+Every transport request passes `admit` before it does anything: the Origin,
+the credentials (or the identity its negotiate left in `realtime.handoff`),
+the hub's permission and, when the request names a connection (``?id=``),
+that connection's registration, looked up once and checked against the
+caller. Negotiate, which names no connection yet, uses `identify` and then
+`reserve`, the per-user connection limit. `open_connection` builds the
+connection that an admission allows. The Redis side of connections that
+have not started yet (the limit's count, sends that come early) is
+`realtime.unstarted`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +18,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import admission, conf, handoff, metrics, store
+from realtime import conf, handoff, metrics, store, unstarted
 from realtime.auth import Identity, authenticate, credential, query_param
 from realtime.connection import Connection, Transport
+from realtime.groups import presence_member
 from realtime.lifetime.running import get_backplane
 from realtime.security import origin_allowed
 
@@ -26,6 +38,17 @@ class Refusal:
 
     status: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Who sent a request, and the connection it names (if it names one)."""
+
+    identity: Identity
+    #: The connection token of ``?id=``; "" for a WebSocket without negotiate.
+    token: str = ""
+    #: The token's registration, checked against hub and user; None without one.
+    registration: store.Registration | None = None
 
 
 def new_id() -> str:
@@ -50,8 +73,8 @@ def refuse(scope: dict, refusal: Refusal, user_id: str = "") -> Refusal:
 async def identify(scope: dict, hub_class: Any, *, token: str | None = None) -> Identity | Refusal:
     """Check origin and credentials for a hub.
 
-    `token`: the connection token of a transport request, whose negotiate may
-    have left its identity in `realtime.handoff`.
+    `token`: the connection token of a request that may open the connection,
+    whose negotiate may have left its identity in `realtime.handoff`.
     """
     if not origin_allowed(scope):
         return refuse(scope, Refusal(403, "origin not allowed"))
@@ -65,27 +88,31 @@ async def identify(scope: dict, hub_class: Any, *, token: str | None = None) -> 
     return identity
 
 
-async def registered(
-    scope: dict, hub_class: Any, identity: Identity
-) -> store.Registration | Refusal:
-    """Return the registration named by ``?id=``, checked against the caller."""
-    token = query_param(scope, "id")
+async def admit(scope: dict, hub_class: Any, *, opening: bool) -> Admission | Refusal:
+    """Identify the caller and look up the connection named by ``?id=``, once.
+
+    `opening`: the request may open the connection (an SSE stream, a long
+    poll, a WebSocket), so it may take the identity its negotiate left; a
+    send or a DELETE authenticates on its own. Only a WebSocket may name no
+    connection (the client skipped negotiate).
+    """
+    token = query_param(scope, "id") or ""
+    identity = await identify(scope, hub_class, token=token if opening else None)
+    if isinstance(identity, Refusal):
+        return identity
     if not token:
+        if scope.get("type") == "websocket":
+            return Admission(identity)
         return refuse(scope, Refusal(400, "Connection ID required"))
     registration = await store.lookup(token)
     if registration is None or registration.hub != hub_class.namespace:
         return refuse(scope, Refusal(404, "No Connection with that ID"))
     if registration.user_id != identity.user_id:
         return refuse(scope, Refusal(403, "connection belongs to another user"), identity.user_id)
-    return registration
+    return Admission(identity, token, registration)
 
 
-def presence_member(namespace: str, connection_id: str) -> str:
-    """A connection's entry in its user's presence (as `Connection.presence_member`)."""
-    return f"{namespace}|{connection_id}"
-
-
-async def admit(
+async def reserve(
     scope: dict, hub_class: Any, identity: Identity, connection_id: str
 ) -> Refusal | None:
     """Count a new connection against its user's limit; a Refusal (429) past it.
@@ -97,7 +124,7 @@ async def admit(
         return None
     settings = conf.get()
     limit = settings.MAX_CONNECTIONS_PER_USER
-    if await admission.admit(
+    if await unstarted.reserve(
         identity.user_id,
         presence_member(hub_class.namespace, connection_id),
         limit=limit,
@@ -108,32 +135,20 @@ async def admit(
 
 
 async def open_connection(
-    scope: dict,
-    hub_class: Any,
-    transport: Transport,
-    *,
-    negotiated: bool,
-    identity: Identity | None = None,
+    scope: dict, hub_class: Any, transport: Transport, admission: Admission
 ) -> Connection | Refusal:
-    """Authenticate (unless `identity` is given), claim the negotiated id (or make one)
-    and build the connection.
+    """Claim the admitted connection for this process (or make one) and build it.
 
-    What the client sent before the connection opened (`admission.send_early`)
-    is fed to it first.
+    What the client sent before the connection opened
+    (`realtime.unstarted.send_early`) is fed to it first.
     """
-    token = query_param(scope, "id")
-    if identity is None:
-        identity = await identify(scope, hub_class, token=token)
-    if isinstance(identity, Refusal):
-        return identity
+    identity = admission.identity
     backplane = await get_backplane()
     ttl = conf.get().PRESENCE_TTL
     early = b""
-    if token:
-        registration = await registered(scope, hub_class, identity)
-        if isinstance(registration, Refusal):
-            return registration
-        connection_id = registration.connection_id
+    if admission.registration is not None:
+        token = admission.token
+        connection_id = admission.registration.connection_id
         claimed = await store.claim(
             token,
             connection_id=connection_id,
@@ -146,11 +161,9 @@ async def open_connection(
         if claimed.outcome == store.CONFLICT:
             return refuse(scope, Refusal(409, "connection already has a transport"))
         early = claimed.early
-    elif negotiated:
-        return refuse(scope, Refusal(400, "Connection ID required"))
     else:
         token = connection_id = new_id()
-        refusal = await admit(scope, hub_class, identity, connection_id)
+        refusal = await reserve(scope, hub_class, identity, connection_id)
         if refusal is not None:
             return refusal
         await store.register(
