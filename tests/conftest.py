@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from config.embedded_redis import EmbeddedRedis
@@ -92,8 +93,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     connection did not close cleanly (threads of the async tests); Django
     deletes only the database file itself.
     """
-    database = ROOT / "run" / "test-db.sqlite3"
-    if not database.exists():
+    database = Path(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
+    if database.suffix == ".sqlite3" and not database.exists():
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
 

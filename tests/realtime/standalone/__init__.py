@@ -1,0 +1,1 @@
+"""realtime/ on its own: a Django project with no shop app (`settings`)."""
