@@ -40,5 +40,5 @@ async def online_users() -> list[str]:
 
 
 def online_users_sync() -> list[str]:
-    """``online_users`` for sync code (views, the admin)."""
+    """Return `online_users()` from sync code (views, the admin)."""
     return async_to_sync(online_users)()

@@ -190,7 +190,7 @@ class Server(daphne_server.Server):
         return super().create_application(protocol, scope)
 
     def _start_application(self, protocol: object, scope: dict, input_queue: asyncio.Queue):
-        """daphne's `create_application`, with the input queue given (daphne 4.2)."""
+        """Start the application as daphne 4.2's `create_application` does, with `input_queue`."""
         assert "application_instance" not in self.connections[protocol]
         scope.setdefault("asgi", {"version": "3.0"})
         application_instance = self.application(

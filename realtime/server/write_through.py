@@ -51,7 +51,7 @@ def installed() -> bool:
 
 
 def unsent(transport: object) -> int:
-    """Bytes a Twisted TCP connection was given and the kernel has not taken.
+    """Return the bytes a Twisted TCP connection holds that the kernel has not taken.
 
     Under TLS the wrapped TCP connection is measured (ciphertext), not the
     plaintext the TLS layer still holds. Any other transport counts as 0.

@@ -28,21 +28,21 @@ class Socket(Protocol):
     """The `SOCKET_EXTENSION` object of one connection."""
 
     def buffered(self) -> int:
-        """Bytes written to the connection and not yet sent."""
+        """Return the bytes written to the connection and not yet sent."""
 
     def abort(self) -> None:
         """Close the connection now, discarding what is not sent."""
 
 
 def websocket_event(frame: bytes | str) -> dict:
-    """The ASGI event that sends `frame`: text for str, binary for bytes."""
+    """Return the ASGI event that sends `frame`: text for str, binary for bytes."""
     if isinstance(frame, str):
         return {"type": "websocket.send", "text": frame}
     return {"type": "websocket.send", "bytes": frame}
 
 
 def websocket_frame(payload: bytes, *, binary: bool) -> bytes:
-    """One complete, unmasked server-to-client frame (RFC 6455, section 5.2).
+    """Return one complete, unmasked server-to-client frame (RFC 6455, 5.2).
 
     `payload` of a text frame must be UTF-8 (the JSON protocol's encoder
     guarantees it).
