@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import conf, handoff, metrics, store, unstarted
+from realtime import conf, handoff, metrics, registry, unstarted
 from realtime.auth import Identity, authenticate, credential, query_param
 from realtime.connection import Connection, Transport
 from realtime.groups import presence_member
@@ -48,7 +48,7 @@ class Admission:
     #: The connection token of ``?id=``; "" for a WebSocket without negotiate.
     token: str = ""
     #: The token's registration, checked against hub and user; None without one.
-    registration: store.Registration | None = None
+    registration: registry.Registration | None = None
 
 
 def new_id() -> str:
@@ -104,7 +104,7 @@ async def admit(scope: dict, hub_class: Any, *, opening: bool) -> Admission | Re
         if scope.get("type") == "websocket":
             return Admission(identity)
         return refuse(scope, Refusal(400, "Connection ID required"))
-    registration = await store.lookup(token)
+    registration = await registry.lookup(token)
     if registration is None or registration.hub != hub_class.namespace:
         return refuse(scope, Refusal(404, "No Connection with that ID"))
     if registration.user_id != identity.user_id:
@@ -149,16 +149,16 @@ async def open_connection(
     if admission.registration is not None:
         token = admission.token
         connection_id = admission.registration.connection_id
-        claimed = await store.claim(
+        claimed = await registry.claim(
             token,
             connection_id=connection_id,
             owner=backplane.channel,
             transport=transport.name,
             ttl=ttl,
         )
-        if claimed.outcome == store.UNKNOWN:
+        if claimed.outcome == registry.UNKNOWN:
             return refuse(scope, Refusal(404, "No Connection with that ID"))
-        if claimed.outcome == store.CONFLICT:
+        if claimed.outcome == registry.CONFLICT:
             return refuse(scope, Refusal(409, "connection already has a transport"))
         early = claimed.early
     else:
@@ -166,7 +166,7 @@ async def open_connection(
         refusal = await reserve(scope, hub_class, identity, connection_id)
         if refusal is not None:
             return refusal
-        await store.register(
+        await registry.register(
             token,
             connection_id=connection_id,
             hub=hub_class.namespace,

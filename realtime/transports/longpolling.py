@@ -15,9 +15,8 @@ import logging
 import time
 from typing import Any
 
-from realtime import conf, metrics, polls, store
+from realtime import conf, metrics, polls, registry
 from realtime.connection import Connection
-from realtime.groups import presence_member
 from realtime.transports.admission import Admission, Refusal, admit, new_id, open_connection, refuse
 from realtime.transports.exchange import HttpExchange
 from realtime.transports.waiter import get_waiter
@@ -67,16 +66,12 @@ class LongPolling:
             await self.connection.closed()
 
 
-async def owner_alive(exchange: HttpExchange, token: str, registration: store.Registration) -> bool:
-    """Return whether the connection's process runs; else forget it and answer 404."""
-    if await store.is_alive(registration.owner):
+async def owner_alive(
+    exchange: HttpExchange, token: str, registration: registry.Registration
+) -> bool:
+    """Return whether the connection's process runs; else answer 404 (it is forgotten)."""
+    if await registry.owner_runs(token, registration):
         return True
-    # Its presence entry goes too: the client's reconnect must not count twice
-    # against its user's connection limit.
-    member = presence_member(registration.hub, registration.connection_id)
-    await store.forget_many(
-        [(token, registration.connection_id, registration.user_id, member)], (), ""
-    )
     await exchange.refuse(refuse(exchange.scope, OWNER_GONE))
     return False
 
@@ -109,7 +104,7 @@ async def _open(exchange: HttpExchange, hub_class: Any, admission: Admission) ->
 
 
 async def _wait_for_frames(
-    exchange: HttpExchange, token: str, registration: store.Registration
+    exchange: HttpExchange, token: str, registration: registry.Registration
 ) -> None:
     timeout = conf.get().LONG_POLL_TIMEOUT
     waiter = get_waiter()

@@ -8,7 +8,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 
-from realtime import conf, handoff, store
+from realtime import conf, handoff, registry
 from realtime.auth import credential, query_param
 from realtime.protocol import (
     ProtocolError,
@@ -67,7 +67,7 @@ class NegotiateConsumer(AsyncHttpConsumer):
             await self._reply(refusal.status, {"error": refusal.reason})
             return
         token = new_id() if version >= 1 else connection_id
-        await store.register(
+        await registry.register(
             token,
             connection_id=connection_id,
             hub=self.hub_class.namespace,

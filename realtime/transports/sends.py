@@ -15,7 +15,7 @@ from typing import Any
 
 from channels.exceptions import ChannelFull
 
-from realtime import conf, metrics, store, unstarted
+from realtime import conf, metrics, registry, unstarted
 from realtime.lifetime.envelopes import CloseConnection, Inbound
 from realtime.lifetime.running import get_backplane
 from realtime.transports.admission import Admission, Refusal, admit, refuse
@@ -51,28 +51,27 @@ async def send(exchange: HttpExchange, hub_class: Any) -> None:
         if early.outcome == unstarted.BUFFERED:
             await exchange.respond(200)
             return
-        if early.outcome != store.CLAIMED:
+        if early.outcome != unstarted.CLAIMED:
             refusal = TOO_LARGE if early.outcome == unstarted.TOO_LARGE else NOT_STARTED
             await exchange.refuse(refuse(exchange.scope, refusal))
             return
         registration = replace(registration, owner=early.owner)
     if not await owner_alive(exchange, token, registration):
         return
-    if not await store.try_lock("post", token, ttl=10):
-        await exchange.refuse(Refusal(409, "another send is in progress"))
-        return
-    try:
-        backplane = await get_backplane()
-        message = Inbound(registration.connection_id, body).to_message()
-        # Always through the owner's channel, even when local, so that
-        # sends arriving at different processes keep their order.
-        await backplane.layer.send(registration.owner, message)
-    except ChannelFull:
-        metrics.increment("messages_dropped")
-        await exchange.refuse(Refusal(503, "server busy"))
-        return
-    finally:
-        await store.unlock("post", token)
+    async with registry.sending(token) as locked:
+        if not locked:
+            await exchange.refuse(Refusal(409, "another send is in progress"))
+            return
+        try:
+            backplane = await get_backplane()
+            message = Inbound(registration.connection_id, body).to_message()
+            # Always through the owner's channel, even when local, so that
+            # sends arriving at different processes keep their order.
+            await backplane.layer.send(registration.owner, message)
+        except ChannelFull:
+            metrics.increment("messages_dropped")
+            await exchange.refuse(Refusal(503, "server busy"))
+            return
     await exchange.respond(200)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from realtime import polls
-from realtime.store import client
+from realtime.redis_pool import client
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import HttpCommunicator
 
-from realtime import store
+from realtime import registry
 from realtime.routing import http_routes
 from tests.realtime.hubs import EchoHub
 
@@ -25,15 +25,15 @@ async def request(method: str, path: str, body: bytes = b"") -> dict:
 
 @pytest.fixture
 def lookups(monkeypatch) -> list[str]:
-    """Record every registry lookup, passing each on to the real store."""
+    """Record every registry lookup, passing each on to the real registry."""
     seen: list[str] = []
-    real = store.lookup
+    real = registry.lookup
 
-    async def counted(token: str) -> store.Registration | None:
+    async def counted(token: str) -> registry.Registration | None:
         seen.append(token)
         return await real(token)
 
-    monkeypatch.setattr(store, "lookup", counted)
+    monkeypatch.setattr(registry, "lookup", counted)
     return seen
 
 

@@ -1,0 +1,61 @@
+"""The connection registry as requests see it: register, claim, look up, check the owner.
+
+A request for a connection may land on any process. The transports learn
+here who runs the connection it names and whether that process still runs;
+they hold no Redis keys themselves. The keys and scripts behind these
+operations are in `realtime.store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from realtime import store
+from realtime.groups import presence_member
+from realtime.store import CLAIMED, CONFLICT, UNKNOWN, Claim, Registration, claim, lookup, register
+
+__all__ = [
+    "CLAIMED",
+    "CONFLICT",
+    "UNKNOWN",
+    "Claim",
+    "Registration",
+    "claim",
+    "lookup",
+    "owner_runs",
+    "register",
+    "sending",
+]
+
+#: Seconds a send holds its connection's lock at most (a crash releases it).
+SEND_LOCK_TTL = 10
+
+
+async def owner_runs(token: str, registration: Registration) -> bool:
+    """Return whether the connection's process runs; else forget the connection.
+
+    Its presence entry goes too: the client's reconnect must not count twice
+    against its user's connection limit.
+    """
+    if await store.is_alive(registration.owner):
+        return True
+    member = presence_member(registration.hub, registration.connection_id)
+    await store.forget_many(
+        [(token, registration.connection_id, registration.user_id, member)], (), ""
+    )
+    return False
+
+
+@asynccontextmanager
+async def sending(token: str) -> AsyncIterator[bool]:
+    """Hold the connection's send lock for the block; yield False if another send has it.
+
+    One send at a time per connection, whichever processes the sends land on.
+    """
+    locked = await store.try_lock("post", token, ttl=SEND_LOCK_TTL)
+    try:
+        yield locked
+    finally:
+        if locked:
+            await store.unlock("post", token)
