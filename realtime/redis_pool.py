@@ -1,6 +1,6 @@
 """The Redis client of the running event loop: one connection pool per loop.
 
-`realtime.store` and `realtime.epoch` reach Redis only through `client()`.
+Every module of the package reaches Redis through `client()`.
 The pool is made on first use in a loop from ``settings.REDIS_URL`` and
 closed with the loop.
 """

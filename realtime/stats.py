@@ -23,8 +23,12 @@ from prometheus_client import write_to_textfile
 from redis.exceptions import RedisError
 
 from realtime import conf, logformat, metrics, store
+from realtime.redis_pool import client
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the last run_notifier batch stays on the dashboard.
+WORKER_TTL = 86400
 
 #: Seconds of messages-per-second history each process keeps and publishes.
 HISTORY_SECONDS = 600
@@ -114,12 +118,17 @@ class StatsPublisher:
         """Measure Redis, then write the snapshot with a TTL of three intervals."""
         await self._ping()
         ttl = 3 * conf.get().STATS_INTERVAL
-        await store.publish_stats(self.backplane.channel, json.dumps(self.snapshot()).encode(), ttl)
+        name, snapshot = store.key("stats", self.backplane.channel), json.dumps(self.snapshot())
+        await client().set(name, snapshot.encode(), ex=max(1, int(ttl)))
 
 
 async def instances() -> list[dict]:
     """Return every live process's snapshot, ordered by instance name."""
-    return sorted((json.loads(raw) for raw in await store.all_stats()), key=lambda s: s["instance"])
+    redis = client()
+    # One key per live process: a scan of a few dozen keys at most.
+    names = [name async for name in redis.scan_iter(match=store.key("stats", "*"), count=100)]
+    snapshots = [json.loads(raw) for raw in await redis.mget(names) if raw] if names else []
+    return sorted(snapshots, key=lambda s: s["instance"])
 
 
 def record_batch(
@@ -147,9 +156,13 @@ def record_batch(
         "error": error,
     }
     try:
-        async_to_sync(store.publish_worker_stats)(json.dumps(snapshot).encode())
+        async_to_sync(_save_batch)(json.dumps(snapshot).encode())
     except (RedisError, OSError):
         logger.warning("could not publish run_notifier stats: Redis unavailable")
+
+
+async def _save_batch(snapshot: bytes) -> None:
+    await client().set(store.key("worker"), snapshot, ex=WORKER_TTL)
 
 
 def write_textfile(path: str) -> None:
@@ -159,5 +172,5 @@ def write_textfile(path: str) -> None:
 
 async def worker() -> dict | None:
     """Return the last run_notifier batch, if one was recorded."""
-    raw = await store.worker_stats()
+    raw = await client().get(store.key("worker"))
     return json.loads(raw) if raw else None

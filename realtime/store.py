@@ -1,12 +1,17 @@
-"""The only module that knows Redis keys.
+"""Every Redis key of the package, and the key families the instances share.
 
-Everything the instances of a deployment share lives here: the connection
-registry (token -> connection id, hub, user, owning process), which process
-holds members of which group, presence (user -> connections, with expiry),
-long-poll buffers and per-connection locks. Every operation is atomic on the
-Redis side (one command, MULTI, or a Lua script); nothing reads a value,
-changes it in Python and writes it back. The registry epoch and the
-send-time lookups behind it are in ``realtime.epoch``, with keys from here.
+All keys are built by `key`. Here: the connection registry (token ->
+connection id, hub, user, owning process), which process holds members of
+which group, presence (user -> connections, with expiry), process liveness
+and per-connection locks. The other families live with their concept and
+take their keys from here: long-poll buffers (``realtime.polls``), sends
+before a connection starts (``realtime.unstarted``), the registry epoch
+(``realtime.epoch``), sign-in failure counters (``realtime.throttle``) and
+dashboard snapshots (``realtime.stats``). Transports never come here:
+they ask ``realtime.registry`` and ``realtime.polls``.
+
+Every operation is atomic on the Redis side (one command, MULTI, or a Lua
+script); nothing reads a value, changes it in Python and writes it back.
 """
 
 from __future__ import annotations
@@ -337,36 +342,7 @@ async def online_users() -> list[str]:
     return [m.decode() for m in raw]
 
 
-# Locks ------------------------------------------------------------------
-
-
-# Failure counters (throttling) ----------------------------------------------
-
-_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-
-
-async def count_failure(kind: str, name: str, window: float) -> int:
-    """Count a failure of `name`; the count expires `window` s after the first."""
-    return int(await client().eval(_COUNT, 1, key("fail", kind, secret(name)), int(window)))
-
-
-async def failures(kind: str, name: str) -> tuple[int, int]:
-    """Return the failures counted for `name` and the seconds until they expire."""
-    redis, name = client(), key("fail", kind, secret(name))
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(name)
-        pipe.ttl(name)
-        count, ttl = await pipe.execute()
-    return int(count or 0), max(int(ttl), 0)
-
-
-async def clear_failures(kind: str, name: str) -> None:
-    """Forget the failures of `name` (after a success)."""
-    await client().delete(key("fail", kind, secret(name)))
+# Locks and health ----------------------------------------------------------
 
 
 async def try_lock(name: str, token: str, ttl: float) -> bool:
@@ -390,28 +366,3 @@ async def drop_idle_connections() -> None:
 async def ping() -> bool:
     """Return whether Redis answers."""
     return bool(await client().ping())
-
-
-# Stats for the dashboard ---------------------------------------------------
-
-
-async def publish_stats(process: str, snapshot: bytes, ttl: float) -> None:
-    """Store one process's stats snapshot (gone `ttl` seconds after its last one)."""
-    await client().set(key("stats", process), snapshot, ex=max(1, int(ttl)))
-
-
-async def all_stats() -> list[bytes]:
-    """Return the stats snapshot of every live process (at most a few dozen)."""
-    redis = client()
-    names = [name async for name in redis.scan_iter(match=key("stats", "*"), count=100)]
-    return [value for value in await redis.mget(names) if value] if names else []
-
-
-async def publish_worker_stats(snapshot: bytes) -> None:
-    """Store the last run_notifier batch (kept a day)."""
-    await client().set(key("worker"), snapshot, ex=86400)
-
-
-async def worker_stats() -> bytes | None:
-    """Return the last run_notifier batch, if any."""
-    return await client().get(key("worker"))

@@ -19,9 +19,18 @@ from typing import Any
 
 from django.conf import settings
 
-from realtime import conf, store
+from realtime import conf
+from realtime.redis_pool import client
+from realtime.store import key, secret
 
 USERNAME, ADDRESS = "u", "a"
+
+# Count a failure; the count expires ARGV[1] seconds after the first.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
 
 
 def client_address(request: Any) -> str:
@@ -57,7 +66,7 @@ async def retry_after(username: str, address: str) -> int:
         (ADDRESS, address, settings_.TOKEN_FAILURES_PER_ADDRESS),
         (USERNAME, _username(username), settings_.TOKEN_FAILURES_PER_USERNAME),
     ):
-        count, ttl = await store.failures(kind, name)
+        count, ttl = await _failures(kind, name)
         if count >= limit:
             wait = max(wait, ttl, 1)
     return wait
@@ -71,8 +80,8 @@ async def failed(username: str, address: str) -> bool:
     """
     settings_ = conf.get()
     window = settings_.TOKEN_FAILURE_WINDOW
-    by_address = await store.count_failure(ADDRESS, address, window)
-    by_username = await store.count_failure(USERNAME, _username(username), window)
+    by_address = await _count_failure(ADDRESS, address, window)
+    by_username = await _count_failure(USERNAME, _username(username), window)
     return (
         by_address == settings_.TOKEN_FAILURES_PER_ADDRESS
         or by_username == settings_.TOKEN_FAILURES_PER_USERNAME
@@ -81,4 +90,22 @@ async def failed(username: str, address: str) -> bool:
 
 async def succeeded(username: str) -> None:
     """Clear the username's failures after a successful sign-in."""
-    await store.clear_failures(USERNAME, _username(username))
+    await client().delete(_failure_key(USERNAME, _username(username)))
+
+
+def _failure_key(kind: str, name: str) -> str:
+    # Usernames and addresses are named by digest, as connection tokens are.
+    return key("fail", kind, secret(name))
+
+
+async def _count_failure(kind: str, name: str, window: float) -> int:
+    return int(await client().eval(_COUNT, 1, _failure_key(kind, name), int(window)))
+
+
+async def _failures(kind: str, name: str) -> tuple[int, int]:
+    redis, name = client(), _failure_key(kind, name)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(name)
+        pipe.ttl(name)
+        count, ttl = await pipe.execute()
+    return int(count or 0), max(int(ttl), 0)

@@ -15,18 +15,6 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "realtime"
 #: Modules whose size the package keeps under this many lines.
 MAX_LINES = 400
-#: Transports that still read Redis through the store, until the lifetime
-#: manager offers what they need (issue #11, items 3 and 4). The list only
-#: shrinks: a module that stops importing the store must leave it.
-TRANSPORTS_ON_THE_STORE = {
-    "realtime.transports.admission",
-    "realtime.transports.longpolling",
-    "realtime.transports.negotiate",
-    "realtime.transports.sends",
-    "realtime.transports.waiter",
-}
-#: Modules still over MAX_LINES, until their split lands; only shrinks too.
-OVERSIZE = {"realtime.store"}
 
 
 def _module_name(path: Path) -> str:
@@ -141,7 +129,7 @@ def test_transports_do_not_import_the_store() -> None:
         for module, targets in import_graph().items()
         if module.startswith("realtime.transports") and "realtime.store" in targets
     }
-    assert offenders == TRANSPORTS_ON_THE_STORE
+    assert offenders == set()
 
 
 @pytest.mark.parametrize("app", ["config", "orders", "notifications"])
@@ -162,4 +150,4 @@ def test_no_module_is_over_the_size_limit() -> None:
         for module, path in _modules().items()
         if len(path.read_text().splitlines()) > MAX_LINES
     }
-    assert oversize == OVERSIZE
+    assert oversize == set()
