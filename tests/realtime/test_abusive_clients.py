@@ -130,10 +130,15 @@ async def test_a_newline_in_a_target_cannot_forge_a_log_line(stack):
 async def shout_until(websocket, stop, *, text: str, deadline: float) -> tuple[int, list[str]]:
     """Shout to "news" about 20 times a second until `stop()`; return sent and received.
 
-    `stop` is asked every tenth shout (it may cost an HTTP request).
+    One shout at a time, as a well-behaved client: a shout the server
+    refuses (its rate limit, when a loaded machine stalls the server and the
+    queued calls arrive as one burst) is sent again after a pause, so every
+    number 1..sent must arrive. `stop` is asked every tenth shout (it may
+    cost an HTTP request).
     """
     sent = 0
     received: list[str] = []
+    completions: asyncio.Queue = asyncio.Queue()
 
     async def read() -> None:
         async for frame in websocket:
@@ -141,13 +146,22 @@ async def shout_until(websocket, stop, *, text: str, deadline: float) -> tuple[i
                 record = json.loads(raw)
                 if record.get("target") == "Shouted":
                     received.append(record["arguments"][1][:8])
+                elif record.get("type") == 3:
+                    completions.put_nowait(record)
 
     reading = asyncio.create_task(read())
     try:
         while not (sent % 10 == 0 and stop()) and time.monotonic() < deadline:
             sent += 1
-            record = invocation("Shout", "news", f"{sent:08d}{text}", invocation_id=str(sent))
-            await websocket.send(record.decode())
+            while True:
+                record = invocation("Shout", "news", f"{sent:08d}{text}", invocation_id=str(sent))
+                await websocket.send(record.decode())
+                completion = await asyncio.wait_for(completions.get(), 30)
+                assert completion["invocationId"] == str(sent), completion
+                if "error" not in completion:
+                    break
+                assert completion["error"] == "Too many invocations; slow down.", completion
+                await asyncio.sleep(0.5)
             await asyncio.sleep(0.05)
         # What was sent last arrives within a few seconds.
         end = time.monotonic() + 10
