@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from notifications import services
+from notifications import events, services
 from notifications.models import Notification, Topic
 
 
@@ -76,7 +76,7 @@ class SendNotificationForm(forms.Form):
             return services.send_to_users(data["users"], **content)
         if data["audience"] == Audience.TOPIC:
             return services.broadcast_to_topic(data["topic"], **content)
-        return services.send_to_group("staff", **content)
+        return services.send_to_group(events.STAFF_GROUP, **content)
 
 
 def recipient_facts() -> dict:

@@ -4,8 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from outbox import ClaimQuerySet
 
-class NotificationQuerySet(models.QuerySet):
+
+class NotificationQuerySet(ClaimQuerySet):
     def for_user(self, user):
         """Notifications addressed to `user`."""
         return self.filter(recipient=user)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from notifications import events, payloads
@@ -27,8 +25,6 @@ from notifications.models import Notification, Topic
 from realtime import DeliveryError
 
 logger = logging.getLogger(__name__)
-
-LEASE = timedelta(seconds=60)
 
 
 # Sending ------------------------------------------------------------------------
@@ -86,8 +82,8 @@ def broadcast_to_topic(
 def send_to_group(
     group: str, *, title: str, message: str = "", **fields: Any
 ) -> list[Notification]:
-    """Notify a named audience: "staff", or "topic:<slug>"."""
-    if group == "staff":
+    """Notify a named audience: staff (``events.STAFF_GROUP``), or "topic:<slug>"."""
+    if group == events.STAFF_GROUP:
         users = get_user_model().objects.filter(is_staff=True, is_active=True)
         return send_to_users(users, title=title, message=message, **fields)
     if group.startswith("topic:"):
@@ -105,13 +101,7 @@ def publish_notification(notification_id: int) -> bool:
     Return True when this call published it. A failed send is logged and
     the row stays pending for the worker; nothing raises into the caller.
     """
-    now = timezone.now()
-    claimed = (
-        Notification.objects.filter(pk=notification_id, published_at__isnull=True)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + LEASE)
-    )
-    if not claimed:
+    if not Notification.objects.pending().filter(pk=notification_id).claim():
         return False
     notification = Notification.objects.select_related("recipient").get(pk=notification_id)
     recipient = notification.recipient
@@ -123,9 +113,9 @@ def publish_notification(notification_id: int) -> bool:
     except DeliveryError as exc:
         # The cause is logged where it happened (realtime.context); one line here.
         logger.warning("notification %s stays pending: %s", notification_id, exc)
-        Notification.objects.filter(pk=notification_id).update(claimed_until=None)
+        Notification.objects.filter(pk=notification_id).release()
         return False
-    Notification.objects.filter(pk=notification_id).update(published_at=timezone.now())
+    Notification.objects.filter(pk=notification_id).release(published_at=timezone.now())
     return True
 
 
@@ -134,16 +124,10 @@ def publish_many(notification_ids: list[int]) -> int:
     return sum(publish_notification(pk) for pk in notification_ids)
 
 
-def deliver_pending(*, limit: int = 500) -> int:
+def publish_pending(*, limit: int = 500) -> int:
     """Publish notifications still pending (the worker's sweep)."""
-    now = timezone.now()
-    ids = list(
-        Notification.objects.pending()
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return publish_many(ids)
+    pending = Notification.objects.pending().claimable().order_by("pk")
+    return publish_many(list(pending.values_list("pk", flat=True)[:limit]))
 
 
 # Reading state -------------------------------------------------------------------

@@ -8,8 +8,10 @@ from django.db import models
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.urls import reverse
 
+from outbox import ClaimQuerySet
 
-class OrderQuerySet(models.QuerySet):
+
+class OrderQuerySet(ClaimQuerySet):
     def visible_to(self, user):
         """Orders `user` may see: their own; staff see all (the one access rule)."""
         if not user.is_authenticated:

@@ -9,12 +9,9 @@ signal (``queryset.update()``, a crash, Redis down) is still delivered, once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from notifications import services as notifications
 from notifications.models import Notification
@@ -24,7 +21,6 @@ from realtime import DeliveryError
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
 #: Fields only the publisher writes; saving just these publishes nothing.
 PUBLISH_FIELDS = frozenset(
     {"notified_status", "notified_progress", "notified_message", "publish_pending", "claimed_until"}
@@ -71,28 +67,31 @@ def save_order(order: Order, *, changed: list[str], actor: Any = None) -> Order:
 
 
 @transaction.atomic
-def _record(order_id: int) -> tuple[Order | None, int | None]:
-    """Record the order's state as notified; create the customer's notification once."""
+def _record(order_id: int) -> Order | None:
+    """Record the order's state as notified; notify the customer of a new status once.
+
+    The notification is created through the notification service in this
+    transaction, so it is published when the state is recorded, and never
+    without it.
+    """
     order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
     if order is None or not order.has_unpublished_changes:
-        return order, None
-    notification_id = None
+        return order
     if order.status_changed_since_notified and order.notified_status:
-        notification = Notification.objects.create(
-            recipient=order.customer,
-            title=f"Order {order.number}: {order.get_status_display()}",
-            message=order.status_message
-            or f"Your order {order.number} is now {order.get_status_display().lower()}.",
+        status = order.get_status_display()
+        notifications.send_to_user(
+            order.customer,
+            title=f"Order {order.number}: {status}",
+            message=order.status_message or f"Your order {order.number} is now {status.lower()}.",
             type=Notification.Type.ORDER_UPDATE,
             data={"orderId": str(order.pk), "status": order.status},
         )
-        notification_id = notification.pk
     order.notified_status = order.status
     order.notified_progress = order.progress
     order.notified_message = order.status_message
     order.publish_pending = True
     order.save(update_fields=[*sorted(PUBLISH_FIELDS - {"claimed_until"})])
-    return order, notification_id
+    return order
 
 
 def publish_order_change(order_id: int) -> bool:
@@ -101,18 +100,10 @@ def publish_order_change(order_id: int) -> bool:
     Return True when live events went out. On failure it logs and leaves the
     order pending for ``run_notifier``; it never raises into a view.
     """
-    order, notification_id = _record(order_id)
-    if notification_id is not None:
-        notifications.publish_notification(notification_id)
+    order = _record(order_id)
     if order is None or not order.publish_pending:
         return False
-    now = timezone.now()
-    claimed = (
-        Order.objects.filter(pk=order_id, publish_pending=True)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + LEASE)
-    )
-    if not claimed:
+    if not Order.objects.filter(pk=order_id, publish_pending=True).claim():
         return False
     order = Order.objects.get(pk=order_id)
     group = events.clients().group(events.order_group(order.pk))
@@ -124,9 +115,9 @@ def publish_order_change(order_id: int) -> bool:
     except DeliveryError as exc:
         # The cause is logged where it happened (realtime.context); one line here.
         logger.warning("order %s stays pending: %s", order_id, exc)
-        Order.objects.filter(pk=order_id).update(claimed_until=None)
+        Order.objects.filter(pk=order_id).release()
         return False
-    Order.objects.filter(pk=order_id).update(publish_pending=False, claimed_until=None)
+    Order.objects.filter(pk=order_id).release(publish_pending=False)
     return True
 
 

@@ -90,7 +90,7 @@ class Command(BaseCommand):
         """Run one sweep; return (order changes, notifications) published."""
         started = time.perf_counter()
         changed = orders.publish_pending(limit=batch)
-        delivered = notifications.deliver_pending(limit=batch)
+        delivered = notifications.publish_pending(limit=batch)
         self.record(time.perf_counter() - started, (changed, delivered))
         return changed, delivered
 
