@@ -14,9 +14,8 @@ from config.embedded_redis import EmbeddedRedis
 from config.environment import channel_layers
 from realtime.lifetime.running import stop_backplane
 from realtime.testing import settle_registry
+from tests.support.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / "run" / "tests"
 NUMBERS = pytest.StashKey[list[str]]()
 
 

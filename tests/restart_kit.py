@@ -20,8 +20,10 @@ import sys
 import time
 from collections import Counter
 
-from tests.live import ROOT, LiveStack
-from tests.scaleout.stack import HubSocket, ws
+from tests.support.daphne import LiveStack
+from tests.support.http import ws
+from tests.support.processes import ROOT
+from tests.support.signalr import HubSocket
 
 PING = '{"type":6}\x1e'
 PING_EVERY = 5.0

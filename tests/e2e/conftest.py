@@ -11,8 +11,9 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from tests.chromium import CHROMIUM_ARGS, require_chromium
 from tests.e2e.pages import DESKTOP, PASSWORD
-from tests.e2e.wire import CLIENT, CUSTOMER
-from tests.live import LiveStack, NodeProcess, node_problem, run_node
+from tests.e2e.wire import CUSTOMER
+from tests.support.daphne import LiveStack
+from tests.support.node import CLIENT, NodeProcess, node_problem, run_node
 
 HERE = Path(__file__).resolve().parent
 REALTIME_OPTIONS = {"KEEPALIVE_INTERVAL": 2, "CLIENT_TIMEOUT": 6, "HANDSHAKE_TIMEOUT": 3}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.live import ROOT, LiveStack
+from tests.support.daphne import LiveStack
+from tests.support.processes import ROOT
 
 PASSWORD = "pw-test-123"
 #: The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1).

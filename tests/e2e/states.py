@@ -20,7 +20,7 @@ from tests.e2e.pages import (
     orders_of,
     wait_connected,
 )
-from tests.live import LiveStack
+from tests.support.daphne import LiveStack
 
 HUBS = re.compile(r".*/hubs/.*")
 

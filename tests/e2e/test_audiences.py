@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import run_node
+from tests.support.node import run_node
 
 pytestmark = pytest.mark.e2e
 

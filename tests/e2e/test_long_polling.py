@@ -15,8 +15,9 @@ import time
 import pytest
 
 from tests.e2e.rawhttp import RawHttp
-from tests.e2e.wire import HANDSHAKE, RS, invocation
-from tests.live import LiveStack, fetch_access_token
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token
+from tests.support.signalr import HANDSHAKE, RS, invocation
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.live import LiveStack
+from tests.support.daphne import LiveStack
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.live import LiveStack
-from tests.scaleout.stack import HubSocket, wait_until, ws
+from tests.support.daphne import LiveStack
+from tests.support.http import ws
+from tests.support.processes import wait_until
+from tests.support.signalr import HubSocket
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,6 @@ import pytest
 
 from config.embedded_redis import EmbeddedRedis
 from realtime import conf
-from tests.live import LiveStack, fetch_access_token
 from tests.restart_kit import (
     Watcher,
     change_status_code,
@@ -25,6 +24,8 @@ from tests.restart_kit import (
     notify_code,
     when_redis_answers,
 )
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token
 
 pytestmark = pytest.mark.e2e
 

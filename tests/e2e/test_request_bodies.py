@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from tests.e2e.rawhttp import RawHttp, Response
-from tests.scaleout.stack import rss_kib
+from tests.support.processes import rss_kib
 
 pytestmark = pytest.mark.e2e
 

@@ -23,8 +23,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.wire import HANDSHAKE, Records, assert_closed, invocation
-from tests.live import LiveStack, fetch_access_token, http_request
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token, http_request
+from tests.support.signalr import HANDSHAKE, Records, assert_closed, invocation
 
 pytestmark = pytest.mark.e2e
 

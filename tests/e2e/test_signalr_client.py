@@ -17,15 +17,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.wire import (
-    CLIENT,
-    CUSTOMER,
-    HANDSHAKE,
-    Records,
-    wait_until,
-    ws_url,
-)
-from tests.live import NodeProcess, fetch_access_token, http_request, run_node
+from tests.e2e.wire import CUSTOMER, ws_url
+from tests.support.http import fetch_access_token, http_request
+from tests.support.node import CLIENT, NodeProcess, run_node
+from tests.support.processes import wait_until
+from tests.support.signalr import HANDSHAKE, Records
 
 pytestmark = pytest.mark.e2e
 

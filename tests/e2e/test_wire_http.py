@@ -10,16 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from websockets.sync.client import connect
 
-from tests.e2e.wire import (
-    HANDSHAKE,
-    RS,
-    LongPollingClient,
-    invocation,
-    negotiate,
-    wait_until,
-    ws_url,
-)
-from tests.live import http_request
+from tests.e2e.wire import LongPollingClient, negotiate, ws_url
+from tests.support.http import http_request
+from tests.support.processes import wait_until
+from tests.support.signalr import HANDSHAKE, RS, invocation
 
 pytestmark = pytest.mark.e2e
 

@@ -11,19 +11,17 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.wire import (
-    CUSTOMER,
+from tests.e2e.wire import CUSTOMER, negotiate, ws_url
+from tests.support.http import fetch_access_token
+from tests.support.signalr import (
     HANDSHAKE,
     JSON_PING,
     MESSAGEPACK_PING,
     Records,
     assert_closed,
     invocation,
-    negotiate,
     pinging,
-    ws_url,
 )
-from tests.live import fetch_access_token
 
 pytestmark = pytest.mark.e2e
 

@@ -8,54 +8,30 @@ clients through a connect storm and 40 back-to-back broadcasts on one daphne.
 """
 
 import asyncio
-import json
 
 import pytest
-from websockets.asyncio.client import connect
 
-from tests.live import LiveStack
+from tests.support.daphne import LiveStack
+from tests.support.http import ws
+from tests.support.signalr import HubSocket
 
 pytestmark = pytest.mark.e2e
 
 CLIENTS = 300
 BROADCASTS = 40
-RS = "\x1e"
 
 
-async def _client(url: str, ready: asyncio.Event, counts: list, index: int, done: asyncio.Event):
-    async with connect(url, max_size=2**20, open_timeout=30) as socket:
-        await socket.send(json.dumps({"protocol": "json", "version": 1}) + RS)
-        assert (await asyncio.wait_for(socket.recv(), 30)) == "{}" + RS
-        await socket.send(
-            json.dumps({"type": 1, "invocationId": "1", "target": "Join", "arguments": ["busy"]})
-            + RS
-        )
-        counts[index] = 0
-        ready.set()
-        while not done.is_set():
-            try:
-                frame = await asyncio.wait_for(socket.recv(), 1)
-            except TimeoutError:
-                continue
-            for part in filter(None, frame.split(RS)):
-                message = json.loads(part)
-                if message.get("type") == 3:
-                    counts[index] = 0  # the Join completion: now a member
-                elif message.get("target") == "Shouted":
-                    counts[index] += 1
-                elif message.get("type") == 6:
-                    await socket.send(json.dumps({"type": 6}) + RS)
-        return counts[index]
+async def _member(url: str) -> HubSocket:
+    client = await HubSocket.open(url, timeout=30)
+    await client.invoke("Join", "busy", timeout=60)
+    return client
 
 
 async def _run(live: LiveStack) -> list:
-    url = live.url.replace("http://", "ws://") + "/hubs/echo"
-    counts: list = [None] * CLIENTS
-    done = asyncio.Event()
-    readies = [asyncio.Event() for _ in range(CLIENTS)]
-    tasks = [asyncio.create_task(_client(url, readies[i], counts, i, done)) for i in range(CLIENTS)]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 90)
-    await asyncio.sleep(1)  # every Join completed
+    """Connect and join CLIENTS at once, broadcast, and count what each heard."""
+    url = ws(live.url, "/hubs/echo")
+    joined = await asyncio.gather(*(_member(url) for _ in range(CLIENTS)), return_exceptions=True)
+    clients = [c for c in joined if isinstance(c, HubSocket)]
     sender = (
         "from realtime import hub_context\n"
         f"for i in range({BROADCASTS}):\n"
@@ -63,12 +39,14 @@ async def _run(live: LiveStack) -> list:
     )
     await asyncio.to_thread(live.shell, sender)
     for _ in range(60):
-        if all(c == BROADCASTS for c in counts):
+        if all(c.count("Shouted") == BROADCASTS for c in clients):
             break
         await asyncio.sleep(0.5)
-    done.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    return results
+    results = [
+        c.count("Shouted") if not c.closed.is_set() else ConnectionError("closed") for c in clients
+    ]
+    await asyncio.gather(*(c.close() for c in clients))
+    return [j for j in joined if not isinstance(j, HubSocket)] + results
 
 
 def test_hundreds_of_clients_survive_a_busy_period(tmp_path, redis_url):

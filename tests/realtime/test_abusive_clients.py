@@ -17,8 +17,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bench.slowreaders import Flood, SlowReader, invocation
-from tests.e2e.wire import HANDSHAKE, RS, negotiate, wait_until, ws_url
-from tests.live import LiveStack, http_request
+from tests.e2e.wire import negotiate, ws_url
+from tests.support.daphne import LiveStack
+from tests.support.http import http_request
+from tests.support.processes import wait_until
+from tests.support.signalr import HANDSHAKE, RS
 
 OPTIONS = {"MAX_REFUSED_INVOCATIONS": 1_000_000}
 STAFF = ("sam", "sam-pass-1")

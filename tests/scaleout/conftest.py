@@ -10,35 +10,21 @@ import json
 import os
 import shutil
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
-from tests.live import LiveStack, NodeProcess, node_problem
-from tests.scaleout.stack import (
-    NGINX_BINARY,
+from tests.support.cluster import (
+    CLUSTER_OPTIONS,
+    EXTRA_USERS,
+    PASSWORD,
+    SCENARIOS,
     Cluster,
-    Nginx,
-    ThrowawayPostgres,
-    postgres_binaries,
     unavailable,
 )
-
-HERE = Path(__file__).resolve().parent
-SCENARIOS = HERE / "scenarios.mjs"
-PASSWORD = "scaleout-pass-1"
-#: Short timers so that expiry can be watched within a test; one user opens
-#: 1,000 clients (and reconnects them) in the reconnect-storm test.
-CLUSTER_OPTIONS = {
-    "PRESENCE_TTL": 6,
-    "NEGOTIATE_TTL": 3,
-    "HANDSHAKE_TIMEOUT": 2,
-    "MAX_CONNECTIONS_PER_USER": 5000,
-    "STATS_INTERVAL": 1,
-}
-#: Customers besides seed_demo's alice and bob: one per test that needs its own.
-EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
-
+from tests.support.daphne import LiveStack
+from tests.support.nginx import NGINX_BINARY, Nginx
+from tests.support.node import NodeProcess, node_problem
+from tests.support.postgres import ThrowawayPostgres, postgres_binaries
 
 # PostgreSQL ------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from tests.realtime.hubs import HEARD
-from tests.scaleout.stack import HubSocket, ws
+from tests.support.http import ws
+from tests.support.signalr import HubSocket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -19,7 +19,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 from websockets.exceptions import InvalidStatus
 
 from tests.chromium import CHROMIUM_ARGS, require_chromium
-from tests.scaleout.stack import Cluster, HubSocket, ws
+from tests.support.cluster import Cluster
+from tests.support.http import ws
+from tests.support.signalr import HubSocket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.postgres]
 

@@ -22,9 +22,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from config.embedded_redis import EmbeddedRedis
 from realtime import conf
-from tests.live import ROOT, LiveStack, fetch_access_token
-from tests.scaleout.conftest import CLUSTER_OPTIONS, PASSWORD
-from tests.scaleout.stack import HubError, HubSocket, ask_presence, wait_until, ws
+from realtime.protocol import Close
+from tests.support.cluster import CLUSTER_OPTIONS, PASSWORD
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token, ws
+from tests.support.processes import ROOT, wait_until
+from tests.support.signalr import HubError, HubSocket, ask_presence
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -253,9 +256,7 @@ async def test_graceful_shutdown_tells_clients_to_reconnect(cluster):
     await asyncio.to_thread(cluster.live.stop, 1)
     closes = [await socket.wait_closed(timeout=10) for socket in sockets]
 
-    assert closes == [
-        {"type": 7, "error": "Server is shutting down.", "allowReconnect": True}
-    ] * len(sockets)
+    assert closes == [Close(error="Server is shutting down.", allow_reconnect=True)] * len(sockets)
 
 
 # Redis restarts -------------------------------------------------------------------------

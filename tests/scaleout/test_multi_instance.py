@@ -15,10 +15,12 @@ import uuid
 
 import pytest
 
-from tests.e2e.wire import CLIENT
-from tests.live import http_request, run_node
-from tests.scaleout.conftest import SCENARIOS
-from tests.scaleout.stack import NGINX_EXAMPLE, HubSocket, wait_until, ws
+from tests.support.cluster import SCENARIOS
+from tests.support.http import http_request, ws
+from tests.support.nginx import NGINX_EXAMPLE
+from tests.support.node import CLIENT, run_node
+from tests.support.processes import wait_until
+from tests.support.signalr import HubSocket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

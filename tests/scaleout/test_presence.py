@@ -14,8 +14,9 @@ import uuid
 import pytest
 
 from realtime import presence
-from tests.scaleout.conftest import CLUSTER_OPTIONS
-from tests.scaleout.stack import HubSocket, ask_presence, ws
+from tests.support.cluster import CLUSTER_OPTIONS
+from tests.support.http import ws
+from tests.support.signalr import HubSocket, ask_presence
 
 TTL = CLUSTER_OPTIONS["PRESENCE_TTL"]
 

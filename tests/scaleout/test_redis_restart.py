@@ -15,7 +15,6 @@ from config.embedded_redis import EmbeddedRedis
 from realtime import conf
 from realtime.groups import layer_group_name
 from realtime.store import key
-from tests.live import LiveStack, fetch_access_token
 from tests.restart_kit import (
     Watcher,
     change_status_code,
@@ -23,7 +22,9 @@ from tests.restart_kit import (
     notify_code,
     when_redis_answers,
 )
-from tests.scaleout.conftest import PASSWORD
+from tests.support.cluster import PASSWORD
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

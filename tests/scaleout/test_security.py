@@ -23,17 +23,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtime.auth import SALT
 from realtime.groups import user_group
-from tests.live import SECRET_KEY, http_request
-from tests.scaleout.conftest import CLUSTER_OPTIONS
-from tests.scaleout.stack import (
-    HubError,
-    HubSocket,
-    ask_presence,
-    negotiate_connection,
-    rss_kib,
-    wait_until,
-    ws,
-)
+from realtime.protocol import Close
+from tests.support.cluster import CLUSTER_OPTIONS
+from tests.support.daphne import SECRET_KEY
+from tests.support.http import http_request, ws
+from tests.support.processes import rss_kib, wait_until
+from tests.support.signalr import HubError, HubSocket, ask_presence, negotiate_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -305,8 +300,8 @@ async def test_oversized_frames_and_bodies_are_refused(cluster, victim, report_n
     after = assert_memory_returns(pid, baseline)
 
     report_number(f"oversized frames: RSS {baseline} KiB before, {after} KiB after")
-    assert big_close["type"] == 7
-    assert "exceeds the limit of 32768 bytes" in big_close["error"]
+    assert isinstance(big_close, Close)
+    assert "exceeds the limit of 32768 bytes" in big_close.error
     # daphne itself drops a WebSocket whose message exceeds 1 MiB, before the
     # app sees it (close code 1009, or 1006 when cut while still sending).
     assert huge_close is None
@@ -334,10 +329,9 @@ async def test_an_invocation_flood_is_rate_limited_then_closed_and_others_are_se
         await again.close()
     assert_memory_returns(pid, baseline)
 
-    assert flooder.close_message == {
-        "type": 7,
-        "error": "Connection closed with an error. Too many refused invocations in 10 s.",
-    }
+    assert flooder.close_message == Close(
+        error="Connection closed with an error. Too many refused invocations in 10 s."
+    )
     assert still_served == 4
     assert bystander < 5
 
