@@ -65,11 +65,15 @@ class HubCommunicator:
         self._completions: dict[str, dict] = {}
         self.closed_with: dict | None = None
 
-    async def connect(self, protocol: str = "json") -> dict:
-        """Open the socket and complete the handshake; return the response."""
+    async def open(self) -> None:
+        """Open the socket without a handshake (ConnectionRefusedError if refused)."""
         connected, _ = await self._communicator.connect()
         if not connected:
             raise ConnectionRefusedError("the hub refused the WebSocket")
+
+    async def connect(self, protocol: str = "json") -> dict:
+        """Open the socket and complete the handshake; return the response."""
+        await self.open()
         await self._communicator.send_to(
             text_data=json.dumps({"protocol": protocol, "version": 1}) + RS
         )
@@ -79,6 +83,14 @@ class HubCommunicator:
     async def send_raw(self, text: str) -> None:
         """Send a raw text frame."""
         await self._communicator.send_to(text_data=text)
+
+    async def receive_raw(self, timeout: float = 5) -> str:
+        """Return the next text frame as sent, unparsed (for wire-format tests)."""
+        return await self._communicator.receive_from(timeout=timeout)
+
+    async def receive_output(self, timeout: float = 5) -> dict:
+        """Return the next ASGI message the consumer sent (e.g. ``websocket.close``)."""
+        return await self._communicator.receive_output(timeout=timeout)
 
     async def _pump(self, timeout: float) -> None:
         frame = await self._communicator.receive_from(timeout=timeout)

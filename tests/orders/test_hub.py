@@ -77,12 +77,16 @@ async def test_staff_may_watch_any_order(customer, staff):
 
 async def test_unsubscribed_clients_hear_nothing_more(customer, staff):
     order = await database_sync_to_async(make_order)(customer)
-    client = await connect(customer)
-    await client.invoke("SubscribeToOrder", order.pk)
-    await client.receive_event("OrderProgressUpdated")
+    client, watcher = await connect(customer), await connect(staff)
+    for subscriber in (client, watcher):
+        await subscriber.invoke("SubscribeToOrder", order.pk)
+        assert (await subscriber.receive_event("OrderStatusUpdated"))[1] == "pending"
     await client.invoke("UnsubscribeFromOrder", order.pk)
     await database_sync_to_async(services.change_status)(
         order, status=Order.Status.PROCESSING, actor=staff
     )
+    # The positive control: the change went out, to the one still watching.
+    assert (await watcher.receive_event("OrderStatusUpdated"))[1] == "processing"
     assert await client.receive_nothing(timeout=0.5)
     await client.disconnect()
+    await watcher.disconnect()

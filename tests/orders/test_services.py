@@ -82,3 +82,7 @@ def test_saving_only_publisher_fields_schedules_nothing(
     with django_capture_on_commit_callbacks() as callbacks:
         order.save(update_fields=["publish_pending"])
     assert callbacks == []
+    # The positive control: a field the customer sees does schedule the publish.
+    with django_capture_on_commit_callbacks() as callbacks:
+        order.save(update_fields=["status_message"])
+    assert len(callbacks) == 1

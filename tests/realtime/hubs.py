@@ -85,6 +85,9 @@ class AudienceHub(Hub):
     async def to_all_except(self, connection_ids: list[str], text: str) -> None:
         await self.clients.all_except(connection_ids).send(HEARD, "all_except", text)
 
+    async def to_others_in_group(self, group: str, text: str) -> None:
+        await self.clients.others_in_group(group).send(HEARD, "others_in_group", text)
+
     async def to_group_except(self, group: str, connection_ids: list[str], text: str) -> None:
         await self.clients.group_except(group, connection_ids).send(HEARD, "group_except", text)
 

@@ -29,7 +29,7 @@ def fast_timers(settings):
 async def test_idle_connections_get_pings(fast_timers):
     client = HubCommunicator(EchoHub)
     await client.connect()
-    frame = await client._communicator.receive_from(timeout=3)
+    frame = await client.receive_raw(timeout=3)
     assert json.loads(frame.rstrip(RS)) == {"type": 6}
     await client.disconnect()
 
@@ -44,18 +44,15 @@ async def test_a_silent_client_is_closed_after_the_client_timeout(fast_timers):
 
 async def test_a_socket_without_handshake_is_told_and_closed(fast_timers):
     client = HubCommunicator(EchoHub)
-    connected, _ = await client._communicator.connect()
-    assert connected
-    assert await client._communicator.receive_from(timeout=5) == (
-        '{"error":"Handshake was canceled."}' + RS
-    )
-    output = await client._communicator.receive_output(timeout=5)
+    await client.open()
+    assert await client.receive_raw(timeout=5) == ('{"error":"Handshake was canceled."}' + RS)
+    output = await client.receive_output(timeout=5)
     assert output["type"] == "websocket.close"
 
 
 async def test_handshake_may_arrive_in_pieces_with_a_message_behind_it():
     client = HubCommunicator(EchoHub)
-    await client._communicator.connect()
+    await client.open()
     await client.send_raw('{"protocol":"js')
     await client.send_raw(
         'on","version":1}'
@@ -63,9 +60,9 @@ async def test_handshake_may_arrive_in_pieces_with_a_message_behind_it():
         + '{"type":1,"invocationId":"7","target":"Add","arguments":[1,2]}'
         + RS
     )
-    handshake = await client._communicator.receive_from(timeout=5)
+    handshake = await client.receive_raw(timeout=5)
     assert handshake == "{}" + RS
-    completion = json.loads((await client._communicator.receive_from(timeout=5)).rstrip(RS))
+    completion = json.loads((await client.receive_raw(timeout=5)).rstrip(RS))
     assert completion == {"type": 3, "invocationId": "7", "result": 3}
     await client.disconnect()
 
@@ -95,7 +92,7 @@ async def test_unknown_message_types_are_passed_over_as_aspnetcore_does():
     await client.connect()
     await client.send_raw('{"type":99,"future":true}' + RS)
     await client.send_raw('{"type":1,"invocationId":"1","target":"Add","arguments":[1,2]}' + RS)
-    completion = json.loads((await client._communicator.receive_from(timeout=5)).rstrip(RS))
+    completion = json.loads((await client.receive_raw(timeout=5)).rstrip(RS))
     assert completion == {"type": 3, "invocationId": "1", "result": 3}
     await client.disconnect()
 

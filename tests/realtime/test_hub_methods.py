@@ -105,6 +105,10 @@ async def test_group_broadcast_reaches_members_only():
     await member.invoke("Leave", "room")
     await outsider.invoke("Shout", "room", "again")
     assert await member.receive_nothing(timeout=0.5)
+    # The positive control: back in the room, the next shout is the first heard.
+    await member.invoke("Join", "room")
+    await outsider.invoke("Shout", "room", "third")
+    assert await member.receive_event("Shouted") == ["room", "third"]
     await member.disconnect()
     await outsider.disconnect()
 

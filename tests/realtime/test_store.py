@@ -1,0 +1,194 @@
+"""realtime.store against the real Redis: registry, processes, presence, counters, locks."""
+
+import asyncio
+import uuid
+
+from realtime import store
+
+
+def _name(kind: str) -> str:
+    """A name no other test uses (the session's Redis is shared)."""
+    return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+
+async def test_a_registration_is_looked_up_by_token_and_forgotten():
+    token, cid = _name("tok"), _name("cid")
+    await store.register(token, connection_id=cid, hub="echo", user_id="7", ttl=30, owner="p1")
+
+    assert await store.lookup(token) == store.Registration(
+        connection_id=cid, hub="echo", user_id="7", owner="p1", transport=""
+    )
+    assert await store.owner_of(cid) == "p1"
+    await store.forget(token, cid)
+    assert await store.lookup(token) is None
+    assert await store.owner_of(cid) is None
+
+
+async def test_keys_name_a_digest_of_the_token_never_the_token():
+    token, cid = _name("tok"), _name("cid")
+    await store.register(token, connection_id=cid, hub="echo", user_id="", ttl=30)
+
+    names = [name.decode() async for name in store.client().scan_iter(match="rt:*")]
+
+    assert store.registry_key(token) in names
+    assert not [name for name in names if token in name]
+    await store.forget(token, cid)
+
+
+async def test_a_token_is_claimed_by_one_process_once():
+    token, cid = _name("tok"), _name("cid")
+    unknown = await store.claim(token, connection_id=cid, owner="p1", transport="ws", ttl=30)
+    await store.register(token, connection_id=cid, hub="echo", user_id="", ttl=30)
+
+    first = await store.claim(token, connection_id=cid, owner="p1", transport="ws", ttl=30)
+    second = await store.claim(token, connection_id=cid, owner="p2", transport="sse", ttl=30)
+
+    assert (unknown.outcome, first.outcome, second.outcome) == (
+        store.UNKNOWN,
+        store.CLAIMED,
+        store.CONFLICT,
+    )
+    registration = await store.lookup(token)
+    assert (registration.owner, registration.transport) == ("p1", "ws")
+    assert await store.owner_of(cid) == "p1"
+    await store.forget(token, cid)
+
+
+async def test_refresh_rewrites_registrations_a_restart_lost():
+    tokens = [_name("tok") for _ in range(3)]
+    entries = [
+        store.Registration(
+            connection_id=_name("cid"), hub="echo", user_id="", owner="p1", transport="ws"
+        )
+        for _ in tokens
+    ]
+    for entry, token in zip(entries, tokens, strict=True):
+        await store.forget(token, entry.connection_id)  # as after Redis restarted empty
+
+    await store.refresh_registrations(entries, tokens, ttl=30)
+
+    assert [await store.lookup(token) for token in tokens] == entries
+    assert {await store.owner_of(e.connection_id) for e in entries} == {"p1"}
+    for entry, token in zip(entries, tokens, strict=True):
+        await store.forget(token, entry.connection_id)
+
+
+async def test_forget_many_removes_connections_presence_and_group_entries():
+    user, process, group = _name("user"), _name("proc"), _name("group")
+    token, cid = _name("tok"), _name("cid")
+    await store.register(token, connection_id=cid, hub="echo", user_id=user, ttl=30, owner=process)
+    await store.presence_add(user, f"echo|{cid}", ttl=30)
+    await store.add_to_group(group, process)
+
+    await store.forget_many([(token, cid, user, f"echo|{cid}")], [group], process)
+
+    assert await store.lookup(token) is None
+    assert await store.connections_of(user) == []
+    assert user not in await store.online_users()
+    assert await store.client().smembers(store.key("group", group)) == set()
+
+
+async def test_add_to_groups_records_the_process_in_each():
+    process, groups = _name("proc"), [_name("group") for _ in range(3)]
+
+    await store.add_to_groups(groups, process)
+
+    for group in groups:
+        assert await store.client().smembers(store.key("group", group)) == {process.encode()}
+
+
+async def test_presence_lists_live_connections_and_online_users():
+    user = _name("user")
+    await store.presence_add(user, "echo|a", ttl=30)
+    await store.presence_add(user, "orders|b", ttl=30)
+
+    assert sorted(await store.connections_of(user)) == ["echo|a", "orders|b"]
+    assert user in await store.online_users()
+    await store.presence_remove(user, "echo|a")
+    assert await store.connections_of(user) == ["orders|b"]
+    assert user in await store.online_users()
+    await store.presence_remove(user, "orders|b")
+    assert await store.connections_of(user) == []
+    assert user not in await store.online_users()
+
+
+async def test_presence_expires_unless_refreshed():
+    stale, fresh = _name("user"), _name("user")
+    await store.presence_add(stale, "echo|s", ttl=0.5)
+    await store.presence_add(fresh, "echo|f", ttl=0.5)
+
+    await store.presence_refresh([(fresh, "echo|f")], ttl=30)
+    await asyncio.sleep(0.8)
+
+    assert await store.connections_of(stale) == []
+    assert await store.connections_of(fresh) == ["echo|f"]
+    online = await store.online_users()
+    assert (stale in online, fresh in online) == (False, True)
+    await store.presence_remove(fresh, "echo|f")
+
+
+async def test_owners_of_user_are_the_processes_running_their_connections():
+    user, tokens = _name("user"), [_name("tok") for _ in range(3)]
+    cids = [_name("cid") for _ in tokens]
+    for token, cid, owner in zip(tokens, cids, ["p1", "p2", "p2"], strict=True):
+        await store.register(
+            token, connection_id=cid, hub="echo", user_id=user, ttl=30, owner=owner
+        )
+        await store.presence_add(user, f"echo|{cid}", ttl=30)
+
+    assert await store.owners_of_user(user) == {"p1", "p2"}
+    assert await store.owners_of_user(_name("user")) == set()
+    for token, cid in zip(tokens, cids, strict=True):
+        await store.forget(token, cid)
+        await store.presence_remove(user, f"echo|{cid}")
+
+
+async def test_a_process_is_alive_until_its_mark_expires_or_it_is_gone():
+    quiet, leaving = _name("proc"), _name("proc")
+    await store.mark_alive(quiet, ttl=0.3)
+    await store.mark_alive(leaving, ttl=30)
+    await store.heartbeat(leaving, ttl=30)
+
+    assert await store.is_alive(quiet)
+    await store.process_gone(leaving)
+    assert not await store.is_alive(leaving)
+    await asyncio.sleep(0.6)
+    assert not await store.is_alive(quiet)
+
+
+async def test_failures_are_counted_in_a_window_and_cleared():
+    name = _name("client")
+    assert await store.failures("token", name) == (0, 0)
+
+    counts = [await store.count_failure("token", name, window=60) for _ in range(3)]
+
+    assert counts == [1, 2, 3]
+    count, ttl = await store.failures("token", name)
+    assert count == 3
+    assert 0 < ttl <= 60
+    await store.clear_failures("token", name)
+    assert await store.failures("token", name) == (0, 0)
+
+
+async def test_a_lock_is_held_once_until_released_or_expired():
+    token = _name("tok")
+    assert await store.try_lock("post", token, ttl=30)
+    assert not await store.try_lock("post", token, ttl=30)
+    await store.unlock("post", token)
+    assert await store.try_lock("post", token, ttl=0.2)
+    await asyncio.sleep(0.4)
+    assert await store.try_lock("post", token, ttl=30)
+    await store.unlock("post", token)
+
+
+async def test_stats_of_every_live_process_are_listed():
+    first, second = _name("proc"), _name("proc")
+    await store.publish_stats(first, b"one", ttl=30)
+    await store.publish_stats(second, b"two", ttl=30)
+
+    listed = set(await store.all_stats())
+
+    # Gone before the dashboard's tests read the same Redis.
+    await store.client().delete(store.key("stats", first), store.key("stats", second))
+    assert {b"one", b"two"} <= listed
+    assert await store.ping()
