@@ -28,14 +28,19 @@ from tests.support.cluster import CLUSTER_OPTIONS
 from tests.support.daphne import SECRET_KEY
 from tests.support.http import http_request, ws
 from tests.support.processes import rss_kib, wait_until
-from tests.support.signalr import HubError, HubSocket, ask_presence, negotiate_connection
+from tests.support.signalr import (
+    HANDSHAKE,
+    HubError,
+    HubSocket,
+    ask_presence,
+    negotiate_connection,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 FOREIGN_ORIGINS = ["http://evil.example", "null", "http://127.0.0.1:1"]
 #: Memory an instance may keep after an abuse ends (allocator slack, caches).
 RSS_SLACK_KIB = 40 * 1024
-HANDSHAKE = b'{"protocol":"json","version":1}\x1e'
 
 
 def session_cookie(cluster, username: str) -> str:
