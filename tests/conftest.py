@@ -14,7 +14,6 @@ from config.embedded_redis import EmbeddedRedis
 from config.environment import channel_layers
 from realtime.lifetime.running import stop_backplane
 from realtime.testing import settle_registry
-from tests.support.processes import ROOT
 
 NUMBERS = pytest.StashKey[list[str]]()
 

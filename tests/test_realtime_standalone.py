@@ -22,12 +22,12 @@ SETTINGS = "tests.realtime.standalone.settings"
 
 #: Modules of tests/realtime that need the shop, and why.
 NEED_THE_SHOP = {
-    "test_abusive_clients.py": "a live daphne serving the whole project (tests.live)",
+    "test_abusive_clients.py": "a live daphne serving the whole project (tests.support.daphne)",
     "test_epoch.py": "rebuilt registries checked with the shop's hubs",
     "test_http_bodies.py": "the project's routes (tests.realtime.asgi)",
     "test_routing.py": "the project's routes (tests.realtime.asgi)",
 }
-SHOP_MODULES = ("orders", "notifications", "config", "tests.realtime.asgi", "tests.live")
+SHOP_MODULES = ("orders", "notifications", "config", "tests.realtime.asgi", "tests.support.daphne")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 
-from realtime import store
+from realtime import redis_pool, store
 
 
 def _name(kind: str) -> str:
@@ -28,7 +28,7 @@ async def test_keys_name_a_digest_of_the_token_never_the_token():
     token, cid = _name("tok"), _name("cid")
     await store.register(token, connection_id=cid, hub="echo", user_id="", ttl=30)
 
-    names = [name.decode() async for name in store.client().scan_iter(match="rt:*")]
+    names = [name.decode() async for name in redis_pool.client().scan_iter(match="rt:*")]
 
     assert store.registry_key(token) in names
     assert not [name for name in names if token in name]
@@ -85,7 +85,7 @@ async def test_forget_many_removes_connections_presence_and_group_entries():
     assert await store.lookup(token) is None
     assert await store.connections_of(user) == []
     assert user not in await store.online_users()
-    assert await store.client().smembers(store.key("group", group)) == set()
+    assert await redis_pool.client().smembers(store.key("group", group)) == set()
 
 
 async def test_add_to_groups_records_the_process_in_each():
@@ -94,7 +94,7 @@ async def test_add_to_groups_records_the_process_in_each():
     await store.add_to_groups(groups, process)
 
     for group in groups:
-        assert await store.client().smembers(store.key("group", group)) == {process.encode()}
+        assert await redis_pool.client().smembers(store.key("group", group)) == {process.encode()}
 
 
 async def test_presence_lists_live_connections_and_online_users():
@@ -189,6 +189,6 @@ async def test_stats_of_every_live_process_are_listed():
     listed = set(await store.all_stats())
 
     # Gone before the dashboard's tests read the same Redis.
-    await store.client().delete(store.key("stats", first), store.key("stats", second))
+    await redis_pool.client().delete(store.key("stats", first), store.key("stats", second))
     assert {b"one", b"two"} <= listed
     assert await store.ping()
