@@ -8,9 +8,12 @@ unchanged, and scales out across processes through Redis.
 from realtime import presence, stats
 from realtime.context import DeliveryError, hub_context
 from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
+from realtime.results import ClientResultError, ClientResultTimeout
 
 __all__ = [
     "AuthenticatedHub",
+    "ClientResultError",
+    "ClientResultTimeout",
     "DeliveryError",
     "Hub",
     "HubException",

@@ -86,10 +86,20 @@ def _describe(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+def convert(value: Any, annotation: Any) -> Any:
+    """Return `value` converted to `annotation` (a stream item), or raise BindingError."""
+    ok, converted = _fits(value, annotation)
+    if not ok:
+        raise BindingError(f"Item must be {_describe(annotation)}, got {type(value).__name__}.")
+    return converted
+
+
 def bind(method: HubMethod, arguments: tuple | list) -> list[Any]:
     """Return the arguments converted for `method`, or raise BindingError."""
     positional = [
-        p for p in method.parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p
+        for p in method.parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in method.uploads
     ]
     required = [p for p in positional if p.default is p.empty]
     if not len(required) <= len(arguments) <= len(positional):

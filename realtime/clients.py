@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from realtime import conf, metrics
-from realtime.context import AudienceProxy, Audiences
+from realtime import conf, metrics, results
+from realtime.context import Audience, AudienceProxy, Audiences
 from realtime.errors import HubException
 from realtime.groups import ALL, layer_group_name
 from realtime.lifetime.manager import HubLifetimeManager
@@ -42,6 +42,22 @@ class HubClientProxy(AudienceProxy):
         return await self.asend(target, *arguments)
 
 
+class SingleClientProxy(HubClientProxy):
+    """One connection by id: a client event, or a method whose result is awaited."""
+
+    __slots__ = ()
+
+    async def invoke(self, target: str, *arguments: Any, timeout: float | None = None) -> Any:
+        """Invoke a client method and return its result (``InvokeAsync<T>``).
+
+        Errors as ``hub_context(...).connection(id).ainvoke``.
+        """
+        (connection_id,) = self._audience.names
+        return await results.invoke_connection(
+            self._namespace, connection_id, target, arguments, timeout
+        )
+
+
 class CallerProxy:
     """The connection that made the current call (written to directly)."""
 
@@ -57,6 +73,17 @@ class CallerProxy:
         await self._connection.send(Invocation(target, tuple(arguments)))
         return 1
 
+    async def invoke(self, target: str, *arguments: Any, timeout: float | None = None) -> Any:
+        """Invoke a method of the caller's client and return its result.
+
+        Errors as ``hub_context(...).connection(id).ainvoke``. Inside a hub
+        method the invocation steps off the connection's reader while it
+        waits, so the client's answer is read; other invocations of the
+        caller may run meanwhile (ASP.NET Core releases its invocation limit
+        the same way).
+        """
+        return await results.invoke(self._connection, target, arguments, timeout)
+
 
 class HubClients(Audiences[HubClientProxy]):
     """``self.clients`` of a hub: ASP.NET Core's IHubCallerClients."""
@@ -71,6 +98,11 @@ class HubClients(Audiences[HubClientProxy]):
     def caller(self) -> CallerProxy:
         """The calling connection."""
         return CallerProxy(self._connection, self.namespace)
+
+    def connection(self, connection_id: str) -> SingleClientProxy:
+        """Address one connection by id (``Clients.Client``): send, or invoke for a result."""
+        audience = Audience("connections", (connection_id,))
+        return SingleClientProxy(self._sender, self.namespace, audience)
 
     def others_in_group(self, name: str) -> HubClientProxy:
         """Address every connection in a group except the caller."""

@@ -70,6 +70,15 @@ class RealtimeSettings:
     METRICS_TOKEN: str = ""
     #: Seconds between this process's stats snapshots in Redis (the dashboard).
     STATS_INTERVAL: float = 3.0
+    #: Seconds a client result (``invoke``) waits for the client by default.
+    CLIENT_RESULT_TIMEOUT: float = 30.0
+    #: Client results one connection may owe at once.
+    MAX_PENDING_CLIENT_RESULTS: int = 10
+    #: Client-to-server streams open at once on one connection.
+    MAX_UPLOAD_STREAMS: int = 10
+    #: Items an upload stream holds before the reader waits for the hub
+    #: (ASP.NET Core's StreamBufferCapacity).
+    UPLOAD_BUFFER: int = 10
 
 
 _cache: RealtimeSettings | None = None

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from realtime import conf, logformat, metrics, presence, store
+from realtime import conf, logformat, metrics, presence, results, store, uploads
 from realtime.clients import GroupManager, HubClients
 from realtime.groups import presence_member, user_group
 from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
@@ -66,12 +66,14 @@ class Connection:
         "last_received",
         "last_sent",
         "protocol",
+        "results",
         "started",
         "state",
         "streams",
         "token",
         "token_expires",
         "transport",
+        "uploads",
         "user",
         "user_id",
     )
@@ -104,6 +106,10 @@ class Connection:
         self.hub: Hub | None = None
         self.joined: set[str] = set()
         self.streams: dict[str, asyncio.Task] = {}
+        #: Client results this connection's client owes (realtime.results).
+        self.results: results.Pending | None = None
+        #: Client-to-server streams open on this connection (realtime.uploads).
+        self.uploads: uploads.Uploads | None = None
         self.started = self.last_received = self.last_sent = time.monotonic()
         self._handshaking: HandshakeReader | None = None
         self._clients: HubClients | None = None
@@ -191,6 +197,7 @@ class Connection:
         await self.transport.write(encode_handshake_response(None), False)
         self.state = OPEN
         self.hub = self.hub_class(self)
+        token = results.connecting.set(True)
         try:
             await self.hub.on_connected()
         except Exception:
@@ -198,6 +205,8 @@ class Connection:
             self.ended_because("server_error")
             await self.close("Connection closed with an error.")
             return b""
+        finally:
+            results.connecting.reset(token)
         logger.debug(
             "connected %s to %s over %s/%s",
             self.connection_id,
@@ -229,10 +238,7 @@ class Connection:
             self.ended_because("client_closed")
             await self._end()
         elif isinstance(message, Completion | StreamItem):
-            await self.fail(
-                f"Unexpected {type(message).__name__} for invocation id "
-                f"{message.invocation_id!r}: the server made no such request."
-            )
+            await self._ensure_invocations().answered(message)
         elif isinstance(message, Ack | Sequence):
             await self.fail("Stateful reconnect was not negotiated.")
 
@@ -383,6 +389,8 @@ class Connection:
             self._invocations.limits.flush(time.monotonic())
         for task in list(self.streams.values()):
             task.cancel()
+        results.connection_closed(self)
+        uploads.connection_closed(self)
         if self.hub is not None:
             hub, self.hub = self.hub, None
             try:

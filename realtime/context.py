@@ -14,11 +14,20 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from asgiref.sync import async_to_sync
 
+from realtime import results
 from realtime.groups import ALL, user_group
 from realtime.lifetime.manager import Sender
 from realtime.lifetime.publish import PUBLISHER, Audience, DeliveryError
 
-__all__ = ["Audience", "Audiences", "ClientProxy", "DeliveryError", "HubContext", "hub_context"]
+__all__ = [
+    "Audience",
+    "Audiences",
+    "ClientProxy",
+    "DeliveryError",
+    "HubContext",
+    "SingleClientProxy",
+    "hub_context",
+]
 
 
 class AudienceProxy:
@@ -44,6 +53,28 @@ class ClientProxy(AudienceProxy):
     def send(self, target: str, *arguments: Any) -> int:
         """Send a client event from sync code (views, signals, commands)."""
         return async_to_sync(self.asend)(target, *arguments)
+
+
+class SingleClientProxy(ClientProxy):
+    """One connection seen from outside a hub: events, and client results."""
+
+    __slots__ = ()
+
+    async def ainvoke(self, target: str, *arguments: Any, timeout: float | None = None) -> Any:
+        """Invoke a client method and return its result, from async code.
+
+        The client's error raises HubException; a client that is gone or
+        unknown raises ClientResultError, one that does not answer within
+        `timeout` (CLIENT_RESULT_TIMEOUT) ClientResultTimeout.
+        """
+        (connection_id,) = self._audience.names
+        return await results.invoke_connection(
+            self._namespace, connection_id, target, arguments, timeout
+        )
+
+    def invoke(self, target: str, *arguments: Any, timeout: float | None = None) -> Any:
+        """Invoke a client method and return its result, from sync code."""
+        return async_to_sync(self.ainvoke)(target, *arguments, timeout=timeout)
 
 
 P = TypeVar("P", bound=AudienceProxy)
@@ -118,6 +149,11 @@ class HubContext(Audiences[ClientProxy]):
         self, namespace: str, *, allow_all: bool = False, sender: Sender = PUBLISHER
     ) -> None:
         super().__init__(namespace, allow_all=allow_all, sender=sender)
+
+    def connection(self, connection_id: str) -> SingleClientProxy:
+        """Address one connection, by its public id: send, or invoke for a result."""
+        audience = Audience("connections", (connection_id,))
+        return SingleClientProxy(self._sender, self.namespace, audience)
 
     def remove_users_from_group(self, name: str, user_ids: Iterable[object]) -> int:
         """Take the users' live connections out of a group, on every instance (sync).

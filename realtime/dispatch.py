@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Protocol
 
-from realtime import metrics
+from realtime import metrics, uploads
 from realtime.binding import BindingError, bind
 from realtime.hub import Hub, HubException, HubMethod
 from realtime.logtext import clip
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 class Caller(Protocol):
     """The connection an invocation came from, as the dispatcher uses it."""
+
+    #: Its open client-to-server streams (realtime/uploads.py).
+    uploads: uploads.Uploads | None
 
     async def send(self, message: HubMessage) -> None:
         """Encode and send one hub message to the caller."""
@@ -40,7 +43,11 @@ class _Refused(Exception):
         self.message = message
 
 
-def _resolve(hub: Hub, message: Invocation | StreamInvocation, streaming: bool) -> tuple:
+def _resolve(
+    hub: Hub, message: Invocation | StreamInvocation, streaming: bool, connection: Caller
+) -> tuple:
+    # Synchronous on purpose: an invocation with uploads opens its streams
+    # here, before its first suspension lets the reader take their items.
     method: HubMethod | None = type(hub).find_method(message.target)
     if method is None:
         raise _Refused(f"Unknown hub method '{clip(message.target)}'")
@@ -51,18 +58,22 @@ def _resolve(hub: Hub, message: Invocation | StreamInvocation, streaming: bool) 
             f"The client attempted to invoke {kind} hub method '{method.target}' "
             f"without using {how}."
         )
-    if message.stream_ids:
-        raise _Refused("Client-to-server streaming is not supported.")
     try:
         arguments = bind(method, message.arguments)
     except BindingError as exc:
         raise _Refused(
             f"Failed to invoke '{method.target}' due to an error on the server. {exc}"
         ) from None
+    if method.uploads or message.stream_ids:
+        try:
+            streams = uploads.announce(connection, method, message.stream_ids)
+        except uploads.UploadRefused as exc:
+            raise _Refused(_hub_error(method.target, exc)) from None
+        arguments = uploads.arguments(method, arguments, streams)
     return method, arguments
 
 
-def _hub_error(target: str, exc: HubException) -> str:
+def _hub_error(target: str, exc: Exception) -> str:
     return f"An unexpected error occurred invoking '{target}' on the server. HubException: {exc}"
 
 
@@ -83,7 +94,7 @@ async def _invoke(
 ) -> tuple[Completion | None, str]:
     invocation_id = message.invocation_id
     try:
-        method, arguments = _resolve(hub, message, streaming=False)
+        method, arguments = _resolve(hub, message, False, connection)
         result = await getattr(hub, method.name)(*arguments)
     except _Refused as exc:
         await connection.refused(message.target, exc.message)
@@ -111,7 +122,7 @@ async def stream(hub: Hub, message: StreamInvocation, connection: Caller) -> Non
     """Run a streaming method: StreamItems, then one Completion (none if cancelled)."""
     invocation_id = message.invocation_id
     try:
-        method, arguments = _resolve(hub, message, streaming=True)
+        method, arguments = _resolve(hub, message, True, connection)
         async for item in getattr(hub, method.name)(*arguments):
             await connection.send(StreamItem(invocation_id, item))
             # A generator that never awaits must not starve the process:

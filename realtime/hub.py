@@ -10,6 +10,7 @@ are never exposed; ``@hub_method("Name")`` overrides a target, like ``[HubMethod
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
 from collections.abc import Callable
@@ -22,7 +23,15 @@ from realtime.errors import HubException
 if TYPE_CHECKING:
     from realtime.clients import GroupManager, HubClients
 
-__all__ = ["AuthenticatedHub", "Hub", "HubConnection", "HubException", "HubMethod", "hub_method"]
+__all__ = [
+    "AuthenticatedHub",
+    "Hub",
+    "HubConnection",
+    "HubException",
+    "HubMethod",
+    "hub_method",
+    "upload_item_type",
+]
 
 HOOKS = frozenset({"on_connected", "on_disconnected", "on_resync"})
 #: Every concrete hub class by namespace (metrics read `client_events` here).
@@ -59,15 +68,31 @@ class HubConnection(Protocol):
         """Group membership of this connection."""
 
 
+_UPLOAD_TYPES = (collections.abc.AsyncIterator, collections.abc.AsyncIterable)
+
+
+def upload_item_type(annotation: Any) -> Any | None:
+    """Return T of an upload parameter's ``AsyncIterator[T]``; None for other parameters."""
+    if annotation in _UPLOAD_TYPES:
+        return Any
+    if typing.get_origin(annotation) in _UPLOAD_TYPES:
+        return (typing.get_args(annotation) or (Any,))[0]
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class HubMethod:
-    """One exposed method: its target, function, parameters and kind."""
+    """One exposed method: its target, function, parameters and kind.
+
+    `uploads` names the parameters a client stream feeds (``AsyncIterator[T]``).
+    """
 
     name: str
     target: str
     parameters: tuple[inspect.Parameter, ...]
     hints: dict[str, Any]
     streaming: bool
+    uploads: frozenset[str] = frozenset()
 
 
 def _exposed(klass: type) -> dict[str, HubMethod]:
@@ -88,7 +113,8 @@ def _exposed(klass: type) -> dict[str, HubMethod]:
             table = {k: v for k, v in table.items() if v.name != name}
             if target.lower() in table:
                 raise TypeError(f"{klass.__name__}: two hub methods answer {target!r}")
-            table[target.lower()] = HubMethod(name, target, parameters, hints, streaming)
+            uploads = frozenset(n for n, h in hints.items() if upload_item_type(h) is not None)
+            table[target.lower()] = HubMethod(name, target, parameters, hints, streaming, uploads)
     return table
 
 

@@ -1,8 +1,11 @@
 """A connection's invocations: admission (id length, rate), streams, refusals.
 
 The connection hands each Invocation and StreamInvocation here; what passes
-admission runs through the dispatcher (realtime/dispatch.py). Made on a
-connection's first invocation: an idle connection holds none.
+admission runs through the dispatcher (realtime/dispatch.py). An invocation
+runs in the connection's reader (realtime/inline.py: it steps aside when it
+awaits a client result); a stream, or an invocation with upload streams,
+runs beside it. Made on a connection's first invocation: an idle connection
+holds none.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from realtime import conf, dispatch, metrics
+from realtime import conf, dispatch, inline, metrics, results, uploads
 from realtime.limits import WINDOW, Limits
-from realtime.protocol import Completion, HubMessage, Invocation, StreamInvocation
+from realtime.protocol import Completion, HubMessage, Invocation, StreamInvocation, StreamItem
 
 
 class Invoker(Protocol):
@@ -23,6 +26,9 @@ class Invoker(Protocol):
     hub: Any
     hub_class: Any
     streams: dict[str, asyncio.Task]
+    #: What the client owes: upload items and client results.
+    uploads: uploads.Uploads | None
+    results: results.Pending | None
 
     @property
     def is_open(self) -> bool:
@@ -48,13 +54,29 @@ class Invocations:
         self.limits = Limits(connection.connection_id)
 
     async def run(self, message: Invocation | StreamInvocation) -> None:
-        """Admit an invocation, then run it (a stream runs in a task of its own)."""
-        connection = self._connection
+        """Admit an invocation, then run it (a stream runs beside the reader)."""
         if not await self._admit(message):
             return
-        if isinstance(message, StreamInvocation):
-            self._start_stream(message)
-            return
+        if isinstance(message, StreamInvocation) or message.stream_ids:
+            await self._start_beside(message)
+        else:
+            await inline.run(self._invoke(message))
+
+    async def answered(self, message: StreamItem | Completion) -> None:
+        """Hand the client's StreamItem or Completion to its upload or client result."""
+        connection = self._connection
+        if isinstance(message, StreamItem):
+            known = await uploads.item(connection, message)
+        else:
+            known = uploads.complete(connection, message) or results.complete(connection, message)
+        if not known:
+            await connection.fail(
+                f"Unexpected {type(message).__name__} for invocation id "
+                f"{message.invocation_id!r}: the server made no such request."
+            )
+
+    async def _invoke(self, message: Invocation) -> None:
+        connection = self._connection
         reply = await dispatch.invoke(connection.hub, message, connection)
         if reply is not None:
             await connection.send(reply)
@@ -87,13 +109,25 @@ class Invocations:
         if close and self._connection.is_open:
             await self._connection.fail(f"Too many refused invocations in {WINDOW:.0f} s.")
 
-    def _start_stream(self, message: StreamInvocation) -> None:
+    async def _start_beside(self, message: Invocation | StreamInvocation) -> None:
+        # Its first step runs here, so its upload streams are open before the
+        # reader takes their items; then it goes on in a task of its own.
+        streams = self._connection.streams
+        key = message.invocation_id or "\x00" + message.stream_ids[0]
+        if key in streams:
+            streams[key].cancel()
+        task = await inline.run(self._beside(message))
+        if task is not None:
+            streams[key] = task
+            task.add_done_callback(lambda _t: streams.pop(key, None))
+
+    async def _beside(self, message: Invocation | StreamInvocation) -> None:
+        inline.release()
         connection = self._connection
-        streams = connection.streams
-        if message.invocation_id in streams:
-            streams[message.invocation_id].cancel()
-        task = asyncio.get_running_loop().create_task(
-            dispatch.stream(connection.hub, message, connection)
-        )
-        streams[message.invocation_id] = task
-        task.add_done_callback(lambda _t, i=message.invocation_id: streams.pop(i, None))
+        try:
+            if isinstance(message, StreamInvocation):
+                await dispatch.stream(connection.hub, message, connection)
+            else:
+                await self._invoke(message)
+        finally:
+            uploads.discard(connection, message.stream_ids)

@@ -130,10 +130,82 @@ class Revoke:
         return cls(message["u"], message.get("r") or "", message.get("k"))
 
 
-Envelope = ToGroups | ToConnections | Inbound | CloseConnection | DiscardUsers | Revoke
+@dataclass(frozen=True, slots=True)
+class InvokeClient:
+    """Ask a local connection's client for a result (``InvokeAsync``) and reply."""
+
+    TYPE: ClassVar[str] = "rt.invoke"
+    connection_id: str
+    namespace: str
+    target: str
+    arguments: list
+    #: Seconds the owner waits for the client.
+    timeout: float
+    #: The asker's id for this request, and the channel the reply goes to.
+    request: str
+    reply_to: str
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {"type": self.TYPE, "c": self.connection_id, "h": self.namespace,
+                "t": self.target, "a": self.arguments, "w": self.timeout,
+                "i": self.request, "r": self.reply_to}  # fmt: skip
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> InvokeClient:
+        """Read the wire form."""
+        return cls(message["c"], message["h"], message["t"], list(message["a"]),
+                   float(message["w"]), message["i"], message["r"])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    """The reply to an InvokeClient: the client's value, or why there is none.
+
+    `failure` is None for a value, "client" for the client's error, "timeout"
+    or "gone"; `error` holds the text.
+    """
+
+    TYPE: ClassVar[str] = "rt.result"
+    request: str
+    value: Any = None
+    failure: str | None = None
+    error: str = ""
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        if self.failure is None:
+            return {"type": self.TYPE, "i": self.request, "v": self.value}
+        return {"type": self.TYPE, "i": self.request, "k": self.failure, "e": self.error}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> ClientResult:
+        """Read the wire form."""
+        return cls(message["i"], message.get("v"), message.get("k"), message.get("e") or "")
+
+
+Envelope = (
+    ToGroups
+    | ToConnections
+    | Inbound
+    | CloseConnection
+    | DiscardUsers
+    | Revoke
+    | InvokeClient
+    | ClientResult
+)
 _KINDS: dict[str, type[Envelope]] = {
     kind.TYPE: kind
-    for kind in (ToGroups, ToConnections, Inbound, CloseConnection, DiscardUsers, Revoke)
+    for kind in (
+        ToGroups,
+        ToConnections,
+        Inbound,
+        CloseConnection,
+        DiscardUsers,
+        Revoke,
+        InvokeClient,
+        ClientResult,
+    )
 }
 
 

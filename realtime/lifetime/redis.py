@@ -19,14 +19,16 @@ from typing import Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, epoch, metrics, revocation, shutdown, store
+from realtime import conf, epoch, metrics, results, revocation, shutdown, store
 from realtime.connection import OPEN, Connection
 from realtime.departures import Departure, Departures
 from realtime.lifetime import envelopes, publish
 from realtime.lifetime.envelopes import (
+    ClientResult,
     CloseConnection,
     DiscardUsers,
     Inbound,
+    InvokeClient,
     Revoke,
     ToConnections,
     ToGroups,
@@ -72,6 +74,7 @@ class RedisLifetimeManager:
         await store.mark_alive(self.channel, ALIVE_TTL)
         self.epoch, self.server = await epoch.current()
         self.departures = Departures(self.channel, self.groups.__contains__)
+        results.serve(self.layer, self.channel, self.connections)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receive()),
@@ -200,6 +203,10 @@ class RedisLifetimeManager:
             connection = local.connections.get(envelope.connection_id)
             if connection is not None:
                 connection.feed_soon(envelope.data)
+        elif isinstance(envelope, InvokeClient):
+            results.request_arrived(envelope)
+        elif isinstance(envelope, ClientResult):
+            results.reply_arrived(envelope)
         elif isinstance(envelope, DiscardUsers):
             await local.discard_users(envelope.group, set(envelope.user_ids))
         elif isinstance(envelope, Revoke):

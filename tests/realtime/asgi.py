@@ -2,13 +2,14 @@
 
 from config.asgi import django_application
 from config.routing import HUBS, build_application
-from tests.realtime.hubs import AudienceHub, EchoHub, SecureHub
+from tests.realtime.hubs import AudienceHub, EchoHub, ResultHub, SecureHub
 
 TEST_HUBS = {
     **HUBS,
     "hubs/echo": EchoHub,
     "hubs/secure": SecureHub,
     "hubs/audience": AudienceHub,
+    "hubs/results": ResultHub,
 }
 
 application = build_application(TEST_HUBS, django_application)

@@ -1,8 +1,17 @@
 """Test-only hubs that exercise every part of the realtime layer."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
-from realtime import AuthenticatedHub, Hub, HubException, hub_method
+from realtime import (
+    AuthenticatedHub,
+    ClientResultError,
+    ClientResultTimeout,
+    Hub,
+    HubException,
+    hub_method,
+)
 
 
 class EchoHub(Hub):
@@ -102,3 +111,69 @@ class GroupOnlyHub(AudienceHub):
     """The same methods on a hub that keeps hub-wide sends off (the default)."""
 
     allow_broadcast_to_all = False
+
+
+ASK = "Ask"
+
+
+async def outcome(call: Any) -> dict:
+    """Await a client result and describe how it ended (tests read all four ways)."""
+    try:
+        return {"result": await call}
+    except HubException as exc:
+        return {"hub_error": str(exc)}
+    except ClientResultTimeout as exc:
+        return {"timeout": str(exc)}
+    except ClientResultError as exc:
+        return {"gone": str(exc)}
+
+
+class ResultHub(Hub):
+    """Client results (``InvokeAsync``) and client-to-server streams."""
+
+    #: What the last cancelled or closed upload saw (tests read it).
+    upload_endings: ClassVar[list[str]] = []
+
+    async def whoami(self) -> str:
+        return self.connection_id
+
+    async def ask_caller(self, question: str, timeout: float = 5.0) -> dict:
+        return await outcome(self.clients.caller.invoke(ASK, question, timeout=timeout))
+
+    async def ask_caller_twice(self, timeout: float = 5.0) -> list:
+        caller = self.clients.caller
+        calls = [caller.invoke(ASK, n, timeout=timeout) for n in ("one", "two", "three")]
+        return list(await asyncio.gather(*(outcome(c) for c in calls)))
+
+    async def ask(self, connection_id: str, question: str, timeout: float = 5.0) -> dict:
+        proxy = self.clients.connection(connection_id)
+        return await outcome(proxy.invoke(ASK, question, timeout=timeout))
+
+    async def sum_upload(self, numbers: AsyncIterator[int]) -> int:
+        total = 0
+        async for number in numbers:
+            total += number
+        return total
+
+    async def collect(self, label: str, items: AsyncIterator) -> list:
+        return [label, *[item async for item in items]]
+
+    async def slow_sum(self, numbers: AsyncIterator[int]) -> dict:
+        total, most = 0, 0
+        async for number in numbers:
+            most = max(most, numbers.buffered)
+            total += number
+            await asyncio.sleep(0.02)
+        return {"total": total, "most_buffered": most}
+
+    async def upper(self, words: AsyncIterator[str]):
+        async for word in words:
+            yield word.upper()
+
+    async def hold(self, items: AsyncIterator):
+        try:
+            async for item in items:
+                yield item
+        except asyncio.CancelledError:
+            ResultHub.upload_endings.append("cancelled")
+            raise
