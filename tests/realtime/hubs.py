@@ -137,8 +137,8 @@ class ResultHub(Hub):
     async def whoami(self) -> str:
         return self.connection_id
 
-    async def ask_caller(self, question: str, timeout: float = 5.0) -> dict:
-        return await outcome(self.clients.caller.invoke(ASK, question, timeout=timeout))
+    async def ask_caller(self, question: Any, timeout: float = 5.0, target: str = ASK) -> dict:
+        return await outcome(self.clients.caller.invoke(target, question, timeout=timeout))
 
     async def ask_caller_twice(self, timeout: float = 5.0) -> list:
         caller = self.clients.caller
