@@ -2,11 +2,14 @@
 //
 //   node tests/e2e/results.mjs results '{"url": ..., "transport": ..., "protocol": ...}'
 //   node tests/e2e/results.mjs uploads '{"url": ..., "transport": ..., "protocol": ...}'
+//   node tests/e2e/results.mjs across '{"askerUrl": ..., "answererUrl": ..., "transport": ...}'
 //
 // `results` answers the server's "Ask" with a value, a promise, an error, never,
 // or from two handlers; then prints "STEP outside {id}" and waits for a line
 // on stdin while the test asks it from outside the server. `uploads` feeds
-// hub methods from `Subject`s. Every wait is bounded.
+// hub methods from `Subject`s. `across` has a hub method of one instance ask a
+// client of another (scale-out), and the test ask it from outside. Every wait
+// is bounded.
 import * as readline from "node:readline";
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
@@ -24,9 +27,9 @@ function step(name, data) {
   return withTimeout(answered, `stdin after ${name}`, 45000);
 }
 
-function build() {
+function build(url = options.url) {
   const builder = new signalR.HubConnectionBuilder()
-    .withUrl(options.url, { transport: signalR.HttpTransportType[options.transport] })
+    .withUrl(url, { transport: signalR.HttpTransportType[options.transport] })
     .configureLogging(signalR.LogLevel.Error);
   if (options.protocol === "messagepack") {
     builder.withHubProtocol(new MessagePackHubProtocol());
@@ -140,7 +143,28 @@ async function uploads() {
   return result;
 }
 
-const scenarios = { results, uploads };
+async function across() {
+  const answerer = build(options.answererUrl);
+  const asker = build(options.askerUrl);
+  answerer.on("Ask", (question) => {
+    if (question === "throw") {
+      throw new Error("not here");
+    }
+    return { answer: question, by: "answerer" };
+  });
+  await withTimeout(Promise.all([answerer.start(), asker.start()]), "start");
+  const id = await withTimeout(answerer.invoke("Whoami"), "whoami");
+  const ask = (question) => withTimeout(asker.invoke("Ask", id, question), `ask ${question}`);
+  const result = { id, value: await ask("hello"), error: await ask("throw") };
+  result.many = await withTimeout(Promise.all(["1", "2", "3"].map(ask)), "many");
+  await step("outside", { id });
+  await withTimeout(answerer.stop(), "stop answerer");
+  result.gone = await ask("still there?");
+  await withTimeout(asker.stop(), "stop asker");
+  return result;
+}
+
+const scenarios = { across, results, uploads };
 try {
   finish(await scenarios[scenarioName]());
 } catch (error) {

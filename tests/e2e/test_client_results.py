@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.results import ask_from_outside
 from tests.live import NodeProcess, run_node
 
 pytestmark = pytest.mark.e2e
@@ -20,18 +21,6 @@ COMBOS = [
     ("LongPolling", "messagepack"),
 ]
 IDS = [f"{t}-{p}" for t, p in COMBOS]
-
-
-def ask_from_outside(live, connection_id: str, question: str) -> str:
-    """Ask a client from a separate process (a management command's view)."""
-    return live.shell(
-        "from realtime import ClientResultError, HubException, hub_context\n"
-        f"proxy = hub_context('resulthub').connection({connection_id!r})\n"
-        "try:\n"
-        f"    print(repr(proxy.invoke('Ask', {question!r}, timeout=10)))\n"
-        "except (ClientResultError, HubException) as exc:\n"
-        "    print(type(exc).__name__, exc)\n"
-    ).strip()
 
 
 @pytest.mark.parametrize(("transport", "protocol"), COMBOS, ids=IDS)
