@@ -17,6 +17,7 @@ from realtime import conf, logformat, metrics, presence, results, store, uploads
 from realtime.clients import GroupManager, HubClients
 from realtime.groups import presence_member, user_group
 from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
+from realtime.inbound import InboundQueue
 from realtime.invocations import Invocations
 from realtime.lifetime.manager import HubLifetimeManager
 from realtime.logtext import clip
@@ -54,7 +55,6 @@ class Connection:
         "_groups",
         "_handshaking",
         "_inbound",
-        "_inbound_task",
         "_invocations",
         "backplane",
         "connection_id",
@@ -114,8 +114,7 @@ class Connection:
         self._handshaking: HandshakeReader | None = None
         self._clients: HubClients | None = None
         self._groups: GroupManager | None = None
-        self._inbound: list[bytes] = []
-        self._inbound_task: asyncio.Task | None = None
+        self._inbound: InboundQueue | None = None
         self._invocations: Invocations | None = None
         self._finished = False
         self.end_reason = ""
@@ -173,14 +172,11 @@ class Connection:
 
     def feed_soon(self, data: bytes) -> None:
         """Queue data that arrived through another process (SSE/long-polling POST)."""
-        self._inbound.append(data)
-        if self._inbound_task is None or self._inbound_task.done():
-            self._inbound_task = asyncio.get_running_loop().create_task(self._drain_inbound())
-
-    async def _drain_inbound(self) -> None:
-        logformat.bind(self.connection_id, self.user_id, self.hub_class.namespace)
-        while self._inbound:
-            await self.feed(self._inbound.pop(0))
+        if self.state == CLOSED:
+            return
+        if self._inbound is None:
+            self._inbound = InboundQueue(self)
+        self._inbound.put(data)
 
     async def _handshake(self, data: bytes) -> bytes:
         # Held only until the handshake is answered: an open connection keeps none.
@@ -197,16 +193,13 @@ class Connection:
         await self.transport.write(encode_handshake_response(None), False)
         self.state = OPEN
         self.hub = self.hub_class(self)
-        token = results.connecting.set(True)
         try:
-            await self.hub.on_connected()
+            await results.without_client_results(self.hub.on_connected())
         except Exception:
             logger.exception("on_connected failed for %s", self.connection_id)
             self.ended_because("server_error")
             await self.close("Connection closed with an error.")
             return b""
-        finally:
-            results.connecting.reset(token)
         logger.debug(
             "connected %s to %s over %s/%s",
             self.connection_id,

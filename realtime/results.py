@@ -23,7 +23,7 @@ import logging
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -47,8 +47,17 @@ MAX_WAITING_PER_PROCESS = 10_000
 REMEMBERED = 64
 
 #: Set while a hub's on_connected runs: the reader is busy with it.
-connecting: ContextVar[bool] = ContextVar("realtime_connecting", default=False)
+_connecting: ContextVar[bool] = ContextVar("realtime_connecting", default=False)
 _ids = itertools.count(1)
+
+
+async def without_client_results(hook: Awaitable[None]) -> None:
+    """Run a hub's on_connected, refusing client results meanwhile (as ASP.NET Core does)."""
+    token = _connecting.set(True)
+    try:
+        await hook
+    finally:
+        _connecting.reset(token)
 
 
 class ClientResultError(Exception):
@@ -106,7 +115,7 @@ async def invoke(
     settings = conf.get()
     timeout = settings.CLIENT_RESULT_TIMEOUT if timeout is None else timeout
     connection_id = connection.connection_id
-    if connecting.get():
+    if _connecting.get():
         raise RuntimeError("Client results inside OnConnectedAsync Hub methods are not allowed.")
     if not connection.is_open:
         raise _gone(connection_id)

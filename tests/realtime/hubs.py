@@ -177,3 +177,10 @@ class ResultHub(Hub):
         except asyncio.CancelledError:
             ResultHub.upload_endings.append("cancelled")
             raise
+
+
+class AskOnConnectHub(Hub):
+    """Asks its caller in on_connected, which ASP.NET Core refuses as well."""
+
+    async def on_connected(self) -> None:
+        await self.clients.caller.invoke(ASK, "too early")

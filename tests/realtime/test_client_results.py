@@ -9,7 +9,7 @@ import pytest
 
 from realtime import ClientResultError, ClientResultTimeout, HubException, hub_context
 from realtime.testing import RS, HubCommunicator
-from tests.realtime.hubs import ResultHub
+from tests.realtime.hubs import AskOnConnectHub, ResultHub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -188,3 +188,13 @@ async def test_a_hub_method_may_ask_another_connection():
     assert (await asker.completion("1"))["result"] == {"result": "Ada"}
     for client in (asker, answerer):
         await client.hub.disconnect()
+
+
+async def test_on_connected_may_not_ask_its_caller(caplog):
+    """The reader that would read the answer runs on_connected (ASP.NET Core refuses too)."""
+    client = HubCommunicator(AskOnConnectHub)
+    assert await client.connect() == {}
+    close = await client.receive_close()
+    assert close["error"] == "Connection closed with an error."
+    assert "Client results inside OnConnectedAsync Hub methods are not allowed." in caplog.text
+    await client.disconnect()

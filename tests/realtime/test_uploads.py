@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from realtime.hub import upload_item_type
+from realtime.lifetime.running import get_backplane
+from realtime.testing import RS
 from tests.realtime.hubs import ResultHub
-from tests.realtime.test_client_results import Client
+from tests.realtime.test_client_results import Client, client_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,3 +176,22 @@ async def test_an_upload_the_client_never_completes_ends_with_the_connection():
             break
         await asyncio.sleep(0.02)
     assert ResultHub.upload_endings == ["cancelled"]
+
+
+async def test_sends_waiting_behind_a_full_upload_are_bounded(settings):
+    """A POSTed body is answered before it is handled: a client that outruns the
+    hub is closed once 32 messages' worth wait, instead of growing memory."""
+    settings.REALTIME = {"UPLOAD_BUFFER": 1}
+    client = await Client().connect()
+    await client.send(type=1, invocationId="1", target="SlowSum", arguments=[], streamIds=["0"])
+    connection_id = await client_id(client)
+    connection = (await get_backplane()).connections[connection_id]
+    item = (json.dumps({"type": 2, "invocationId": "0", "item": 1}) + RS).encode()
+    body = item * (30_000 // len(item))  # one POST: many items, under 32 KiB
+    for _ in range(40):  # as the backplane hands over POSTs that arrive meanwhile
+        connection.feed_soon(body)
+    close = await client.next(7)
+    assert close["error"] == (
+        "Connection closed with an error. Too many messages are waiting for the server; slow down."
+    )
+    await client.hub.disconnect()
