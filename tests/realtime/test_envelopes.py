@@ -4,9 +4,11 @@ import pytest
 
 from realtime.lifetime import envelopes
 from realtime.lifetime.envelopes import (
+    ClientResult,
     CloseConnection,
     DiscardUsers,
     Inbound,
+    InvokeClient,
     Revoke,
     ToConnections,
     ToGroups,
@@ -26,6 +28,11 @@ FRAMES = {"json": b'{"type":1}\x1e', "messagepack": b"\x05\x95\x01"}
         DiscardUsers("orders.topic.abc", ["7", "8"]),
         Revoke("7", "The user signed out.", "d" * 32),
         Revoke("7", "The user was deactivated."),
+        InvokeClient("c1", "resulthub", "Ask", [1, {"a": None}], 30.0, "req1", "realtime.x!y"),
+        ClientResult("req1", {"answer": [1, 2]}),
+        ClientResult("req1", None),
+        ClientResult("req1", failure="client", error="Error: no mood"),
+        ClientResult("req1", failure="timeout", error="Connection 'c1' did not answer"),
     ],
 )
 def test_every_envelope_reads_back_as_it_was_sent(envelope):
