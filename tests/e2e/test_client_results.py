@@ -8,18 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.results import ask_from_outside
+from tests.e2e.test_signalr_client import COMBOS  # every transport, with each protocol it allows
 from tests.live import NodeProcess, run_node
 
 pytestmark = pytest.mark.e2e
 
 SCRIPT = Path(__file__).resolve().with_name("results.mjs")
-COMBOS = [
-    ("WebSockets", "json"),
-    ("WebSockets", "messagepack"),
-    ("ServerSentEvents", "json"),
-    ("LongPolling", "json"),
-    ("LongPolling", "messagepack"),
-]
 IDS = [f"{t}-{p}" for t, p in COMBOS]
 
 
