@@ -7,23 +7,23 @@ import json
 import pytest
 
 from tests.e2e.results import ask_from_outside
-from tests.e2e.test_client_results import SCRIPT
+from tests.e2e.test_client_results import IDS, SCRIPT
+from tests.e2e.test_signalr_client import COMBOS
 from tests.live import NodeProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"]
 
-
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("transport", "protocol"), COMBOS, ids=IDS)
 def test_a_hub_method_on_one_instance_awaits_a_client_of_the_other(
-    cluster, node_available, transport
+    cluster, node_available, transport, protocol
 ):
     a, b = cluster.live.urls
     options = {
         "askerUrl": f"{a}/hubs/results",
         "answererUrl": f"{b}/hubs/results",
         "transport": transport,
+        "protocol": protocol,
     }
     with NodeProcess(SCRIPT, "across", options) as node:
         connection_id = json.loads(node.expect("STEP outside", timeout=60))["id"]
