@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.live import LiveStack
+from tests.support.daphne import LiveStack
 
 
 def ask_from_outside(live: LiveStack, connection_id: str, question: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.results import ask_from_outside
 from tests.e2e.test_signalr_client import COMBOS  # every transport, with each protocol it allows
-from tests.live import NodeProcess, run_node
+from tests.support.node import NodeProcess, run_node
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import pytest
 from tests.e2e.results import ask_from_outside
 from tests.e2e.test_client_results import IDS, SCRIPT
 from tests.e2e.test_signalr_client import COMBOS
-from tests.live import NodeProcess
+from tests.support.node import NodeProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
