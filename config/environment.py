@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-REDIS_SCHEMES = {"redis", "rediss", "unix"}
+from realtime import redis_url
 
 
 class ConfigurationError(ImproperlyConfigured):
@@ -78,26 +78,17 @@ def read_choice(variable: str, raw: str, choices: tuple[str, ...]) -> str:
 
 
 def read_redis_url(url: str) -> str:
-    """Return `url` if it is a usable Redis URL, else raise ConfigurationError."""
+    """Return `url` if it names a usable Redis (or Sentinel service), else raise
+    ConfigurationError."""
     try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a non-numeric port
-    except ValueError:
-        raise ConfigurationError("REDIS_URL", f"is not a valid URL: {url!r}") from None
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ConfigurationError(
-            "REDIS_URL", f"must start with redis://, rediss:// or unix:// (got {url!r})"
-        )
-    if parts.scheme != "unix" and not parts.hostname:
-        raise ConfigurationError("REDIS_URL", f"has no host: {url!r}")
-    if parts.scheme == "unix" and not parts.path:
-        raise ConfigurationError("REDIS_URL", f"has no socket path: {url!r}")
-    del port
+        redis_url.parse(url)
+    except redis_url.RedisUrlError as exc:
+        raise ConfigurationError("REDIS_URL", str(exc)) from None
     return url
 
 
-def channel_layers(redis_url: str) -> dict:
-    """Return CHANNEL_LAYERS for the channels-redis core layer on `redis_url`.
+def channel_layers(url: str) -> dict:
+    """Return CHANNEL_LAYERS for the channels-redis core layer on the Redis `url` names.
 
     redis-py 8 caps a pool at 100 connections and times reads out after 5 s,
     which equals the core layer's 5 s blocking pop: under load consumers died
@@ -111,7 +102,7 @@ def channel_layers(redis_url: str) -> dict:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": redis_url,
+                        **_layer_address(url),
                         "socket_timeout": None,
                         "socket_connect_timeout": 5,
                         "max_connections": 2000,
@@ -125,4 +116,20 @@ def channel_layers(redis_url: str) -> dict:
                 "group_expiry": 86400,
             },
         }
+    }
+
+
+def _layer_address(url: str) -> dict:
+    """Return where channels_redis finds Redis: the URL, or the Sentinel service."""
+    target = redis_url.parse(url)
+    if not target.uses_sentinel:
+        return {"address": url}
+    return {
+        "master_name": target.service,
+        "sentinels": list(target.sentinels),
+        "sentinel_kwargs": {
+            "socket_timeout": redis_url.SENTINEL_TIMEOUT,
+            "socket_connect_timeout": redis_url.SENTINEL_TIMEOUT,
+        },
+        **target.server_options(),
     }

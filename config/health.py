@@ -1,14 +1,14 @@
-"""``GET /healthz``: does the database answer, does Redis answer."""
-
-import asyncio
+"""``GET /healthz``: does the database answer, does Redis answer, which Redis is primary."""
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from realtime.redis_pool import primary_address
+from realtime.redis_url import parse
 
 
 def _database_ok() -> bool:
@@ -20,22 +20,24 @@ def _database_ok() -> bool:
         return False
 
 
-async def _redis_ok() -> bool:
-    client = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+async def _redis_primary() -> str | None:
     try:
-        return bool(await asyncio.wait_for(client.ping(), timeout=3))
+        return await primary_address(parse(settings.REDIS_URL), timeout=2)
     except (RedisError, OSError, TimeoutError):
-        return False
-    finally:
-        await client.aclose()
+        return None
 
 
 async def healthz(request):
-    """Answer 200 when the database and Redis both answer, else 503 naming the failure."""
+    """Answer 200 when the database and Redis both answer, else 503 naming the failure.
+
+    ``redis_primary`` is the ``host:port`` of the Redis that answered: with
+    Sentinel, the primary the sentinels name now.
+    """
     database = await sync_to_async(_database_ok)()
-    redis = await _redis_ok()
+    primary = await _redis_primary()
     body = {
         "database": "ok" if database else "unavailable",
-        "redis": "ok" if redis else "unavailable",
+        "redis": "ok" if primary else "unavailable",
+        "redis_primary": primary,
     }
-    return JsonResponse(body, status=200 if database and redis else 503)
+    return JsonResponse(body, status=200 if database and primary else 503)

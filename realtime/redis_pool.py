@@ -2,20 +2,27 @@
 
 Every module of the package reaches Redis through `client()`.
 The pool is made on first use in a loop from ``settings.REDIS_URL`` and
-closed with the loop.
+closed with the loop. With a ``redis+sentinel://`` URL the pool asks the
+sentinels for the primary whenever it opens a connection, and drops its
+connections to a primary that was replaced (`realtime.redis_url`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+from realtime.redis_url import SENTINEL_TIMEOUT, RedisTarget, parse
 
 #: Redis connections per event loop, and seconds a command waits for one.
 POOL_SIZE = 500
@@ -24,6 +31,10 @@ POOL_WAIT = 30.0
 _clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, Redis]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A Sentinel-managed pool that makes callers wait for a free connection."""
 
 
 def client() -> Redis:
@@ -35,8 +46,8 @@ def client() -> Redis:
         # A pool that makes callers wait for a free connection: a burst (ten
         # thousand clients leaving at once) queues. redis-py's default pool
         # raised MaxConnectionsError at its limit, and the cleanup was lost.
-        pool = BlockingConnectionPool.from_url(
-            url,
+        redis, close = connect(
+            parse(url),
             max_connections=POOL_SIZE,
             timeout=POOL_WAIT,
             socket_timeout=None,
@@ -45,21 +56,80 @@ def client() -> Redis:
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        redis = Redis.from_pool(pool)
         _clients[loop] = (url, redis)
-        _close_with(loop, redis)
+        _close_with(loop, close)
         return redis
     return cached[1]
 
 
-def _close_with(loop: AbstractEventLoop, redis: Redis) -> None:
+def connect(target: RedisTarget, **options) -> tuple[Redis, Callable[[], Awaitable[None]]]:
+    """Return a client of `target`'s primary on a blocking pool, and its closer.
+
+    `options` go to the pool and its connections (``max_connections``,
+    ``timeout``, ``socket_timeout`` ...).
+    """
+    if not target.uses_sentinel:
+        redis = Redis.from_pool(BlockingConnectionPool.from_url(target.url, **options))
+        return redis, redis.aclose
+    sentinel = Sentinel(
+        target.sentinels,
+        sentinel_kwargs={
+            "socket_timeout": SENTINEL_TIMEOUT,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+        },
+    )
+    redis = sentinel.master_for(
+        target.service,
+        connection_pool_class=BlockingSentinelPool,
+        **target.server_options(),
+        **options,
+    )
+
+    async def close() -> None:
+        await redis.aclose()
+        await sentinel.aclose()
+
+    return redis, close
+
+
+async def primary_address(target: RedisTarget, timeout: float = 2.0) -> str:
+    """Return ``host:port`` of the primary `target` names once it answers PING.
+
+    Raise RedisError or OSError when no sentinel names a primary or the
+    primary does not answer. A fresh connection each time: for health checks.
+    """
+    redis, close = connect(
+        target,
+        max_connections=1,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    try:
+        async with asyncio.timeout(timeout * 2):
+            await redis.ping()
+        return _address(redis.connection_pool)
+    finally:
+        await close()
+
+
+def _address(pool: ConnectionPool) -> str:
+    if isinstance(pool, SentinelConnectionPool):
+        host, port = pool.master_address  # where the last connection went
+    else:
+        host = pool.connection_kwargs.get("host") or pool.connection_kwargs.get("path")
+        port = pool.connection_kwargs.get("port")
+    return f"{host}:{port}" if port else str(host)
+
+
+def _close_with(loop: AbstractEventLoop, close: Callable[[], Awaitable[None]]) -> None:
     # Sync callers (async_to_sync) run each call on a short-lived loop; close
     # the loop's pool with it, as channels_redis does for its own pools.
     original = loop.close
 
-    def close() -> None:
+    def close_loop() -> None:
         if not loop.is_closed() and not loop.is_running():
-            loop.run_until_complete(redis.aclose())
+            loop.run_until_complete(close())
         original()
 
-    loop.close = close  # type: ignore[method-assign]
+    loop.close = close_loop  # type: ignore[method-assign]

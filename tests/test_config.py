@@ -27,8 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ({"DEBUG": "0", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
         ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL has an unknown scheme 'nonsense'"),
-        ({"REDIS_URL": "http://x"}, "REDIS_URL must start with redis://, rediss:// or unix://"),
+        (
+            {"REDIS_URL": "http://x"},
+            "REDIS_URL must start with redis://, rediss://, unix:// or redis+sentinel://",
+        ),
         ({"REDIS_URL": "redis://:notaport"}, "REDIS_URL is not a valid URL"),
+        (
+            {"REDIS_URL": "redis+sentinel://127.0.0.1:26379"},
+            "REDIS_URL names no sentinel service",
+        ),
+        (
+            {"REDIS_URL": "redis+sentinel://a:1,b:x/shop"},
+            "REDIS_URL has a sentinel that is not host[:port] ('b:x')",
+        ),
         ({"REALTIME_OPTIONS": "{nope"}, "REALTIME_OPTIONS is not valid JSON"),
         ({"CONN_MAX_AGE": "soon"}, "CONN_MAX_AGE must be a whole number of seconds"),
     ],
@@ -109,6 +120,10 @@ def test_redis_passwords_never_reach_the_message():
     with pytest.raises(ConfigurationError) as raised:
         read_redis_url("ftp://user:s3cret@host")
     assert "REDIS_URL" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(ConfigurationError) as raised:
+        read_redis_url("redis+sentinel://:s3cret@a:1,b:2")
+    assert "s3cret" not in str(raised.value)
     assert (
         read_redis_url("rediss://:pw@redis.internal:6380/1") == "rediss://:pw@redis.internal:6380/1"
     )
@@ -153,10 +168,15 @@ def test_realtime_settings_follow_setting_changes(settings):
 
 
 @pytest.mark.django_db
-def test_healthz_reports_database_and_redis(client):
+def test_healthz_reports_database_and_redis(client, redis_url):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "redis": "ok"}
+    port = redis_url.split(":")[-1].split("/")[0]
+    assert response.json() == {
+        "database": "ok",
+        "redis": "ok",
+        "redis_primary": f"127.0.0.1:{port}",
+    }
 
 
 @pytest.mark.django_db
@@ -164,7 +184,7 @@ def test_healthz_names_the_failing_part(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "redis": "unavailable"}
+    assert response.json() == {"database": "ok", "redis": "unavailable", "redis_primary": None}
 
 
 @pytest.mark.django_db

@@ -93,7 +93,9 @@ def test_run_command_serves_pages_with_embedded_redis_and_stops_on_ctrl_c(stack_
     stack = _run_until_healthy(env, port)
     base = f"http://127.0.0.1:{port}"
     status, body = _get(f"{base}/healthz")
-    assert (status, json.loads(body)) == (200, {"database": "ok", "redis": "ok"})
+    health = json.loads(body)
+    assert (status, health["database"], health["redis"]) == (200, "ok", "ok")
+    assert health["redis_primary"].startswith("127.0.0.1:")
     assert _get(f"{base}/")[0] == 302
     assert _get(f"{base}/admin/login/")[0] == 200
     output = _interrupt(stack)

@@ -1,18 +1,22 @@
 """``manage.py realtime_check``: fail fast, in one line, when Redis or REALTIME is wrong."""
 
+import asyncio
 import time
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
-from redis import Redis
 from redis.exceptions import RedisError
 
-from realtime import conf
+from realtime import conf, redis_url
+from realtime.redis_pool import primary_address
 
 
 class Command(BaseCommand):
-    help = "Check the REALTIME setting and that REDIS_URL answers (optionally waiting for it)."
+    help = (
+        "Check the REALTIME setting and that REDIS_URL answers (optionally waiting for it); "
+        "name the Redis primary."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--wait", type=float, default=0.0, help="seconds to keep retrying")
@@ -22,28 +26,19 @@ class Command(BaseCommand):
             conf.get()
         except ImproperlyConfigured as exc:
             raise CommandError(f"Configuration error: {exc}") from None
+        url = redis_url.redacted(settings.REDIS_URL)
+        target = redis_url.parse(settings.REDIS_URL)
         deadline = time.monotonic() + wait
-        client = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
         while True:
             try:
-                client.ping()
+                primary = asyncio.run(primary_address(target))
                 break
             except (RedisError, OSError) as exc:
                 if time.monotonic() >= deadline:
-                    raise CommandError(
-                        f"REDIS_URL: cannot reach Redis at {_safe(settings.REDIS_URL)} ({exc})"
-                    ) from None
+                    raise CommandError(f"REDIS_URL: cannot reach Redis at {url} ({exc})") from None
                 time.sleep(0.2)
-            finally:
-                client.close()
+        through = f" (found by the sentinels of {target.service!r})" if target.uses_sentinel else ""
         self.stdout.write(
-            f"Redis answers at {_safe(settings.REDIS_URL)}; REALTIME settings are valid."
+            f"Redis answers at {url}; the primary is {primary}{through}; "
+            "REALTIME settings are valid."
         )
-
-
-def _safe(url: str) -> str:
-    """Return the URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
