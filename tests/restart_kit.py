@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from tests.support.daphne import LiveStack
-from tests.support.http import ws
+from tests.support.http import fetch_access_token, ws
 from tests.support.processes import ROOT
 from tests.support.signalr import HubSocket
 
@@ -219,4 +221,57 @@ def when_redis_answers(live: LiveStack, code: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+    )
+
+
+async def open_watchers(
+    live: LiveStack, base_url: str, username: str, password: str, clients: int
+) -> tuple[int, list[Watcher]]:
+    """Create an order for `username` and open `clients` watchers of it."""
+    order_id = int(
+        (
+            await asyncio.to_thread(
+                live.shell,
+                "import uuid\n"
+                "from django.contrib.auth import get_user_model\n"
+                "from orders.models import Order\n"
+                f"user = get_user_model().objects.get(username={username!r})\n"
+                "print(Order.objects.create(customer=user, number=uuid.uuid4().hex[:12]).pk)",
+            )
+        ).split()[-1]
+    )
+    token = await asyncio.to_thread(fetch_access_token, base_url, username, password)
+    limit = asyncio.Semaphore(50)
+
+    async def open_one() -> Watcher:
+        async with limit:
+            return await Watcher.open(base_url, token, order_id)
+
+    return order_id, list(await asyncio.gather(*(open_one() for _ in range(clients))))
+
+
+def tally(watchers: list[Watcher], final: dict) -> tuple[int, int, int]:
+    """Count notifications lost, delivered twice as events, and clients unlike `final`."""
+    lost = sum(len(set(final["ids"]) - w.known) for w in watchers)
+    twice = sum(sum(1 for n in w.received().values() if n > 1) for w in watchers)
+    wrong = sum(not w.matches(final) for w in watchers)
+    return lost, twice, wrong
+
+
+def two_instances(workdir: Path, redis_url: str, postgres_url: str, clients: int) -> LiveStack:
+    """Two instances on `redis_url` where one customer may hold 2 sockets per client."""
+    return LiveStack(
+        workdir,
+        redis_url,
+        asgi="tests.scaleout.asgi:application",
+        instances=2,
+        database_url=postgres_url,
+        realtime_options={"MAX_CONNECTIONS_PER_USER": 2 * clients + 100},
+    )
+
+
+def rebuilds_logged(logs: str) -> list[tuple[str, str, str]]:
+    """Each registry rebuild the instances logged: (cause, connections, milliseconds)."""
+    return re.findall(
+        r"registry (.*?): (\d+) connections, \d+ groups re-registered in (\d+) ms", logs
     )

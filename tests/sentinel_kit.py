@@ -53,6 +53,10 @@ class Sentinel(EmbeddedRedis):
             SentinelGroup.wait(client.ping, timeout, f"sentinel on {self.port} did not answer")
         return self
 
+    def log(self) -> str:
+        """What the sentinel logged (its state changes, time-stamped)."""
+        return (self.directory / "sentinel.log").read_text(errors="replace")
+
     def primary(self) -> tuple[str, int] | None:
         """Return the primary this sentinel names now, or None."""
         client = Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)

@@ -5,7 +5,6 @@ the time until the registry is complete again is measured."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 import pytest
@@ -20,6 +19,10 @@ from tests.restart_kit import (
     change_status_code,
     converge,
     notify_code,
+    open_watchers,
+    rebuilds_logged,
+    tally,
+    two_instances,
     when_redis_answers,
 )
 from tests.support.cluster import PASSWORD
@@ -48,39 +51,12 @@ async def test_a_thousand_open_clients_lose_nothing_when_redis_restarts_empty(
     cluster, postgres_url, nginx, tmp_path, report_number
 ):
     redis = EmbeddedRedis(tmp_path / "redis").start()
-    stack = LiveStack(
-        tmp_path / "stack",
-        redis.url,
-        asgi="tests.scaleout.asgi:application",
-        instances=2,
-        database_url=postgres_url,
-        # One customer holds all 2,000 sockets.
-        realtime_options={"MAX_CONNECTIONS_PER_USER": 2 * CLIENTS + 100},
-    )
+    stack = two_instances(tmp_path / "stack", redis.url, postgres_url, CLIENTS)
     watchers: list[Watcher] = []
     try:
         live = await asyncio.to_thread(stack.__enter__)
         proxy = nginx(live.urls)
-        order_id = int(
-            (
-                await asyncio.to_thread(
-                    live.shell,
-                    "import uuid\n"
-                    "from django.contrib.auth import get_user_model\n"
-                    "from orders.models import Order\n"
-                    f"user = get_user_model().objects.get(username={USER!r})\n"
-                    "print(Order.objects.create(customer=user, number=uuid.uuid4().hex[:12]).pk)",
-                )
-            ).split()[-1]
-        )
-        token = await asyncio.to_thread(fetch_access_token, proxy.url, USER, PASSWORD)
-        limit = asyncio.Semaphore(50)
-
-        async def open_one() -> Watcher:
-            async with limit:
-                return await Watcher.open(proxy.url, token, order_id)
-
-        watchers = list(await asyncio.gather(*(open_one() for _ in range(CLIENTS))))
+        order_id, watchers = await open_watchers(live, proxy.url, USER, PASSWORD, CLIENTS)
         await asyncio.sleep(conf.get().REGISTRY_SETTLE)
         await asyncio.to_thread(live.shell, notify_code(USER, 1, "Before"))
         before = await converge(watchers, live, USER, order_id, timeout=60)
@@ -127,12 +103,8 @@ async def test_a_thousand_open_clients_lose_nothing_when_redis_restarts_empty(
         await asyncio.to_thread(stack.__exit__, None, None, None)
         redis.stop()
 
-    rebuilds = re.findall(
-        r"registry (.*?): (\d+) connections, \d+ groups re-registered in (\d+) ms", logs
-    )
-    lost = sum(len(set(final["ids"]) - w.known) for w in watchers)
-    twice = sum(sum(1 for n in w.received().values() if n > 1) for w in watchers)
-    wrong = sum(not w.matches(final) for w in watchers)
+    rebuilds = rebuilds_logged(logs)
+    lost, twice, wrong = tally(watchers, final)
     caught_up = sorted(w.caught_up_at - restarted_at for w in watchers if w.caught_up_at) or [-1]
     report_number(
         f"Redis SIGKILLed and restarted empty under {CLIENTS} clients ({2 * CLIENTS} WebSockets, "
