@@ -94,7 +94,7 @@ def rebuilt_at(log: str) -> list[float]:
     """The epoch seconds of each registry rebuild logged (local time stamps)."""
     return [
         datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        for stamp in re.findall(r"^(\S+ \S+) WARNING realtime.backplane: registry re", log, re.M)
+        for stamp in re.findall(r"^(\S+ \S+) WARNING [\w.]+: registry re", log, re.M)
     ]
 
 
