@@ -17,7 +17,6 @@ from datetime import datetime
 import pytest
 
 from realtime import conf
-from tests.live import ROOT, LiveStack
 from tests.restart_kit import (
     Watcher,
     change_status_code,
@@ -30,6 +29,8 @@ from tests.restart_kit import (
 )
 from tests.scaleout.conftest import PASSWORD
 from tests.sentinel_kit import SentinelGroup
+from tests.support.daphne import LiveStack
+from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

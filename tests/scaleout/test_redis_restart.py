@@ -26,8 +26,6 @@ from tests.restart_kit import (
     when_redis_answers,
 )
 from tests.support.cluster import PASSWORD
-from tests.support.daphne import LiveStack
-from tests.support.http import fetch_access_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
