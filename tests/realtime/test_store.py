@@ -1,9 +1,10 @@
-"""realtime.store against the real Redis: registry, processes, presence, counters, locks."""
+"""realtime.store against the real Redis: registry, processes, presence, locks, snapshots."""
 
 import asyncio
+import json
 import uuid
 
-from realtime import redis_pool, store
+from realtime import redis_pool, stats, store
 
 
 def _name(kind: str) -> str:
@@ -156,20 +157,6 @@ async def test_a_process_is_alive_until_its_mark_expires_or_it_is_gone():
     assert not await store.is_alive(quiet)
 
 
-async def test_failures_are_counted_in_a_window_and_cleared():
-    name = _name("client")
-    assert await store.failures("token", name) == (0, 0)
-
-    counts = [await store.count_failure("token", name, window=60) for _ in range(3)]
-
-    assert counts == [1, 2, 3]
-    count, ttl = await store.failures("token", name)
-    assert count == 3
-    assert 0 < ttl <= 60
-    await store.clear_failures("token", name)
-    assert await store.failures("token", name) == (0, 0)
-
-
 async def test_a_lock_is_held_once_until_released_or_expired():
     token = _name("tok")
     assert await store.try_lock("post", token, ttl=30)
@@ -183,12 +170,15 @@ async def test_a_lock_is_held_once_until_released_or_expired():
 
 async def test_stats_of_every_live_process_are_listed():
     first, second = _name("proc"), _name("proc")
-    await store.publish_stats(first, b"one", ttl=30)
-    await store.publish_stats(second, b"two", ttl=30)
+    redis = redis_pool.client()
+    for process in (first, second):
+        snapshot = {"instance": process, "connections": 1}
+        await redis.set(store.key("stats", process), json.dumps(snapshot), ex=30)
 
-    listed = set(await store.all_stats())
+    listed = [snapshot["instance"] for snapshot in await stats.instances()]
 
     # Gone before the dashboard's tests read the same Redis.
-    await redis_pool.client().delete(store.key("stats", first), store.key("stats", second))
-    assert {b"one", b"two"} <= listed
+    await redis.delete(store.key("stats", first), store.key("stats", second))
+    assert {first, second} <= set(listed)
+    assert listed == sorted(listed)
     assert await store.ping()
