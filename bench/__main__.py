@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import memory, report
+from bench import capacity, memory, report
 from bench.loadgen import LoadGenerator, raise_open_file_limit
 from bench.plans import ALL_CONTENDERS, PLANS, Plan
 from bench.scenarios import ContenderRun, Context
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     heap_parser.add_argument("--contenders", default="ours-daphne")
     heap_parser.add_argument("--size", type=int, default=300)
     heap_parser.add_argument("--out", type=Path, default=RESULTS / "heap")
+    capacity.add_parser(commands)
     report_parser = commands.add_parser("report", help="re-render latest.md and fanout.png")
     report_parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads((args.out / "latest.json").read_text())
         report.write_all(results, args.out)
         return 0
+    if args.command == "capacity":
+        return capacity.main(args)
     if args.command == "heap":
         return heap_breakdown(args.contenders.split(","), args.size, args.out)
     plan = PLANS[args.plan or "quick"].with_overrides(

@@ -228,14 +228,20 @@ async def http_post(
         response = await reader.read()
     finally:
         writer.close()
-    head, _, content = response.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-    if b"transfer-encoding: chunked" in head.lower():
-        content = _dechunk(content)
+    status, content = parse_response(response)
     try:
         return status, json.loads(content) if content else {}
     except ValueError:
         return status, {}
+
+
+def parse_response(response: bytes) -> tuple[int, bytes]:
+    """The status and the (de-chunked) body of a whole HTTP/1.1 response."""
+    head, _, content = response.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    if b"transfer-encoding: chunked" in head.lower():
+        content = _dechunk(content)
+    return status, content
 
 
 def _dechunk(data: bytes) -> bytes:
