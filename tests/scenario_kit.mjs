@@ -38,3 +38,19 @@ export function withTimeout(promise, label, ms = defaultWaitMs) {
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Tell the test where the client stands: one "STEP <name> <json>" line. */
+export function step(name, data = {}) {
+  process.stdout.write(`STEP ${name} ${JSON.stringify(data)}\n`);
+}
+
+/** Poll a condition every 20 ms until it holds; reject after `ms`. */
+export async function until(condition, label, ms = defaultWaitMs) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timeout after ${ms} ms: ${label}`);
+    }
+    await sleep(20);
+  }
+}

@@ -45,6 +45,7 @@ uvicorn's ``--ws-max-queue`` does: the client's sends wait in TCP instead.
 """
 
 import asyncio
+import sys
 from functools import partial
 
 from daphne import server as daphne_server
@@ -55,7 +56,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from realtime.server import bounded_bodies, write_through
+from realtime.server import bounded_bodies, workers, write_through
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
@@ -213,16 +214,7 @@ BACKLOG = 2048
 
 def with_backlog(args: list[str], backlog: int = BACKLOG) -> list[str]:
     """Turn ``-b HOST -p PORT`` into one TCP endpoint with a deep backlog."""
-    host = port = None
-    rest: list[str] = []
-    items = iter(args)
-    for item in items:
-        if item in ("-b", "--bind"):
-            host = next(items, None)
-        elif item in ("-p", "--port"):
-            port = next(items, None)
-        else:
-            rest.append(item)
+    host, port, rest = workers.split_bind(args)
     if port is None:
         return args
     interface = f":interface={host.replace(':', chr(92) + ':')}" if host else ""
@@ -251,7 +243,18 @@ class Cli(CommandLineInterface):
 
 
 def main(argv: list[str]) -> None:
-    """Serve with daphne's command-line arguments `argv`, changed as above."""
+    """Serve with daphne's command-line arguments `argv`, changed as above.
+
+    ``--workers N`` (more than 1) runs N such servers on the port instead,
+    supervised (`realtime.server.workers`).
+    """
+    try:
+        count, argv = workers.take_option(argv)
+    except workers.WorkersError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    if count > 1:
+        sys.exit(workers.main(count, argv, backlog=BACKLOG))
     write_through.install()
     bounded_bodies.install()
     Cli().run(arguments(argv))

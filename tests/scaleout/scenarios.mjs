@@ -11,24 +11,11 @@
 // answer the server with a result it did not ask for.
 import * as readline from "node:readline";
 import * as signalR from "@microsoft/signalr";
-import { configure, finish, options, scenarioName, sleep, withTimeout } from "../scenario_kit.mjs";
+import {
+  configure, finish, options, scenarioName, sleep, step, until, withTimeout,
+} from "../scenario_kit.mjs";
 
 const WAIT_MS = configure({ waitMs: 15000, watchdogMs: 120000 });
-
-function step(name, data = {}) {
-  process.stdout.write(`STEP ${name} ${JSON.stringify(data)}\n`);
-}
-
-// Poll a condition every 20 ms until it holds or `ms` pass.
-async function until(condition, label, ms = WAIT_MS) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timeout after ${ms} ms: ${label}`);
-    }
-    await sleep(20);
-  }
-}
 
 function nextEvent(connection, target, matches = () => true) {
   return new Promise((resolve) => {

@@ -50,8 +50,11 @@ class LiveStack:
         database_url: str | None = None,
         env: dict | None = None,
         realtime_options: dict | None = None,
+        serve_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        #: Extra arguments of ``realtime.server`` (e.g. ``("--workers", "2")``).
+        self.serve_args = serve_args
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.asgi = asgi
         self.env: dict[str, str] = {
@@ -135,7 +138,7 @@ class LiveStack:
         log_file = self.log_path(i).open("ab")
         # realtime.server is daphne with an access log that drops query strings.
         command = [sys.executable, "-m", "realtime.server", "-b", "127.0.0.1"]
-        command += ["-p", str(self.ports[i]), self.asgi]
+        command += ["-p", str(self.ports[i]), *self.serve_args, self.asgi]
         self._log_files[i] = log_file
         self._processes[i] = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
