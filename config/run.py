@@ -15,9 +15,22 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from config.embedded_redis import EmbeddedRedis
+from realtime.server.workers import WorkersError, parse_count
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "run"
+
+
+def web_workers(env: dict[str, str]) -> int:
+    """Server processes for ``make run``: WEB_CONCURRENCY, else one per core on PostgreSQL.
+
+    SQLite (the default database here) takes one writer at a time, so the
+    development stack runs one process on it unless told otherwise.
+    """
+    value = env.get("WEB_CONCURRENCY", "")
+    if not value:
+        value = "auto" if env.get("DATABASE_URL", "").startswith("postgres") else "1"
+    return parse_count(value, "WEB_CONCURRENCY")
 
 
 def main() -> int:
@@ -26,6 +39,11 @@ def main() -> int:
     port = os.environ.get("PORT", "8000")
     python = shlex.quote(sys.executable)
     env = dict(os.environ)
+    try:
+        count = web_workers(env)
+    except WorkersError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     manager = Manager(Printer(sys.stdout))
     embedded = not env.get("REDIS_URL")
     if embedded:
@@ -47,7 +65,8 @@ def main() -> int:
             sys.stderr.write(check.stderr.strip().splitlines()[-1] + "\n")
             return 2
     wait = f"{python} manage.py realtime_check --wait 10 >/dev/null && exec "
-    daphne = f"{python} -m realtime.server -b {shlex.quote(host)} -p {shlex.quote(port)}"
+    daphne = f"{python} -m realtime.server --workers {count}"
+    daphne += f" -b {shlex.quote(host)} -p {shlex.quote(port)}"
     manager.add_process(
         "web",
         f"{wait}{daphne} config.asgi:application",

@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from config.embedded_redis import free_port
+from config.run import web_workers
 from realtime.server import workers
 from tests.support.daphne import LiveStack
 from tests.support.http import ws
@@ -120,3 +122,53 @@ def test_ctrl_c_drains_every_worker(tmp_path, redis_url):
     drained = [int(n) for n in re.findall(r"closing (\d+) connections for shutdown", log)]
     assert sum(drained) == 20, drained
     assert len([n for n in drained if n]) == 2, drained  # both workers had clients
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path, redis_url):
+    """SIGKILL leaves no orphan holding the port: the workers get SIGTERM."""
+    stack = LiveStack(tmp_path / "stack", redis_url, serve_args=("--workers", "2"))
+    with stack:
+        supervisor = stack.pid(0)
+        assert wait_until(lambda: len(psutil.Process(supervisor).children()) == 2, 20)
+        children = psutil.Process(supervisor).children()
+        stack.kill(0)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
+    assert {p.pid for p in gone} == {p.pid for p in children}
+    assert not _port_open(stack.ports[0])
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, 1),
+        ({"DATABASE_URL": "sqlite:///db.sqlite3"}, 1),
+        ({"DATABASE_URL": "postgres://shop@127.0.0.1/shop"}, len(os.sched_getaffinity(0))),
+        ({"WEB_CONCURRENCY": "3", "DATABASE_URL": "sqlite:///x"}, 3),
+    ],
+)
+def test_make_run_uses_a_worker_per_core_unless_the_database_is_sqlite(env, expected):
+    assert web_workers(env) == expected
+
+
+def test_a_bad_web_concurrency_stops_make_run_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "config.run"],
+        cwd=ROOT,
+        env={**os.environ, "WEB_CONCURRENCY": "0", "REDIS_URL": "redis://127.0.0.1:1/0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: WEB_CONCURRENCY must be at least 1, got 0\n"
+    assert result.stdout == ""

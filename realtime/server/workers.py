@@ -22,11 +22,14 @@ logged and restarted after a second; one that keeps dying (RESTART_LIMIT
 times within RESTART_WINDOW seconds) stops the whole group with exit code 1,
 so that the service manager (systemd, a container runtime) restarts it and
 says so. Workers run in their own process group, so a terminal's Ctrl-C
-reaches the supervisor alone, which then stops each worker once.
+reaches the supervisor alone, which then stops each worker once; and a
+worker gets SIGTERM (and drains) when the supervisor ends in any way, even
+SIGKILL, so no worker outlives it holding the port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -36,6 +39,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 
 logger = logging.getLogger(__name__)
 
@@ -45,24 +49,24 @@ RESTART_DELAY = 1.0
 RESTART_LIMIT = 5
 RESTART_WINDOW = 60.0
 POLL_INTERVAL = 0.2
+#: prctl(2) option: the signal a process gets when its parent ends.
+PR_SET_PDEATHSIG = 1
 
 
 class WorkersError(ValueError):
     """A bad ``--workers`` value or a command line ``--workers`` cannot serve."""
 
 
-def parse_count(value: str) -> int:
+def parse_count(value: str, name: str = "--workers") -> int:
     """Return the number of workers ``value`` asks for (``auto``: usable cores)."""
     if value == "auto":
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         count = int(value)
     except ValueError:
-        raise WorkersError(
-            f"--workers must be a positive integer or 'auto', got {value!r}"
-        ) from None
+        raise WorkersError(f"{name} must be a positive integer or 'auto', got {value!r}") from None
     if count < 1:
-        raise WorkersError(f"--workers must be at least 1, got {count}")
+        raise WorkersError(f"{name} must be at least 1, got {count}")
     return count
 
 
@@ -153,7 +157,10 @@ class Supervisor:
         sock = listen(self.host, self.port, self.backlog)
         try:
             worker.process = subprocess.Popen(
-                self.command(sock.fileno()), pass_fds=(sock.fileno(),), start_new_session=True
+                self.command(sock.fileno()),
+                pass_fds=(sock.fileno(),),
+                start_new_session=True,
+                preexec_fn=partial(die_with, os.getpid()),
             )
         finally:
             # The worker holds the socket now; a worker that dies closes it,
@@ -224,6 +231,19 @@ class Supervisor:
                 process.kill()
                 process.wait()
         logger.info("all workers stopped")
+
+
+def die_with(supervisor: int) -> None:
+    """In a new worker, before it runs: get SIGTERM when `supervisor` ends (Linux).
+
+    However the supervisor ends (SIGKILL included), its workers drain and
+    exit instead of holding the port with nobody to restart or stop them.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        os._exit(1)
+    if os.getppid() != supervisor:  # it ended before prctl took effect
+        os._exit(1)
 
 
 def describe(returncode: int) -> str:
