@@ -72,6 +72,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="mixed run: broadcasts/s")
     parser.add_argument("--duration", type=float, default=60.0, help="mixed run: seconds")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--report", action="store_true", help="only re-render latest.md from latest.json"
+    )
 
 
 def spec(port: int, *, join: bool) -> ClientSpec:
@@ -341,9 +344,13 @@ class CapacityRun:
 
 
 def main(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if args.report:
+        result = json.loads((out / "latest.json").read_text())
+        (out / "latest.md").write_text(capacity_report.render(result))
+        return 0
     raise_open_file_limit()
     workdir = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.ExitStack() as stack:

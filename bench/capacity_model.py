@@ -1,8 +1,8 @@
 """The capacity model: from measured costs per operation to instances and Redis shards.
 
 Everything here is arithmetic on `bench.capacity`'s results (latest.json),
-so the tables in docs/scaling.md can be re-derived from a new run with
-``python -m bench capacity-model``.
+so the tables in docs/scaling.md can be re-derived from a run's JSON with
+``python -m bench capacity --report``.
 
 The costs combine linearly. Per second, a deployment of ``C`` connections
 on ``P`` server processes with a connect rate ``c`` and ``b`` broadcasts,
@@ -228,15 +228,18 @@ def plan(costs: Costs, workload: Workload) -> dict:
 def workloads() -> list[Workload]:
     """The deployments docs/scaling.md sizes.
 
-    "Centrifugo's" is the published million-connection test scaled down:
-    every connection receives 0.5 messages per second through groups of 10,
-    and 1/300 of the connections reconnect every second (200,000 per minute at
-    one million). "Shop" is this project's traffic: one notification per
-    user per minute (a user group, 1 recipient) and sessions of 10 minutes.
+    "shop" is this project's traffic: one notification per user per minute
+    (a user group, 1 recipient) and sessions of 10 minutes. "Azure's
+    broadcast" is the Azure SignalR performance guide's broadcast case: two
+    broadcasts per second to every connection, no churn. "Centrifugo's" is
+    the published million-connection test at each size: every connection
+    receives 0.5 messages per second through groups of 10, and 1/300 of the
+    connections reconnect every second (200,000 per minute at one million).
     """
     out = []
     for size in (10_000, 100_000, 1_000_000):
         out.append(Workload("shop", size, size / 600, size / 60, 1))
+        out.append(Workload("Azure's broadcast", size, 0.0, 2.0 * size, size))
         out.append(Workload("Centrifugo's", size, size / 300, size * 0.5, 10))
     return out
 

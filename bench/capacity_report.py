@@ -76,7 +76,7 @@ def model_table(result: dict) -> list[str]:
         p = plan(costs, workload)
         lines.append(
             f"| {p['workload']} | {p['connections']:,} | {p['connects_per_s']:,.0f} "
-            f"| {p['deliveries_per_s']:,.0f} | {p['group_size']} | {p['processes']:,} "
+            f"| {p['deliveries_per_s']:,.0f} | {p['group_size']:,} | {p['processes']:,} "
             f"| {p['limited_by']} | {p['daphne_cores']:,.1f} | {p['redis_cores']:,.2f} "
             f"| {p['redis_calls_per_s']:,.0f} | {p['redis_mbit_per_s']:,.0f} "
             f"| {p['redis_shards']} |"
