@@ -178,8 +178,12 @@ class Supervisor:
         """Run until SIGINT or SIGTERM (or a crash loop); return the exit code."""
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)
-        for worker in self.workers:
-            self.start(worker)
+        try:
+            for worker in self.workers:
+                self.start(worker)
+        except OSError as exc:
+            logger.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
+            self.failed = self.stopping = True
         while not self.stopping:
             time.sleep(POLL_INTERVAL)
             self.tend()
@@ -192,6 +196,20 @@ class Supervisor:
         for worker in self.workers:
             process = worker.process
             if process is not None and process.poll() is not None:
+                worker.process, worker.due = None, now + RESTART_DELAY
+                starts = worker.starts
+                if len(starts) == RESTART_LIMIT and now - starts[0] < RESTART_WINDOW:
+                    logger.error(
+                        "worker %d (pid %d) exited with %s, %d times within %.0f s; "
+                        "stopping every worker",
+                        worker.index,
+                        process.pid,
+                        describe(process.returncode),
+                        RESTART_LIMIT,
+                        RESTART_WINDOW,
+                    )
+                    self.failed = self.stopping = True
+                    return
                 logger.warning(
                     "worker %d (pid %d) exited with %s; restarting it in %.0f s",
                     worker.index,
@@ -199,17 +217,6 @@ class Supervisor:
                     describe(process.returncode),
                     RESTART_DELAY,
                 )
-                worker.process, worker.due = None, now + RESTART_DELAY
-                crashes = worker.starts
-                if len(crashes) == RESTART_LIMIT and now - crashes[0] < RESTART_WINDOW:
-                    logger.error(
-                        "worker %d exited %d times within %.0f s; stopping every worker",
-                        worker.index,
-                        RESTART_LIMIT,
-                        RESTART_WINDOW,
-                    )
-                    self.failed = self.stopping = True
-                    return
             if worker.process is None and now >= worker.due:
                 try:
                     self.start(worker)
