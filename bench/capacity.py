@@ -57,6 +57,12 @@ QUIET_REFRESH = replace(
 DEFAULTS = CONTENDERS["ours-daphne"]
 #: Clients opened before measuring (more than a batch opens at once).
 WARM_UP = 300
+#: Members of the broadcast group on the second process.
+SMALL_GROUP = 10
+#: Seconds between refreshes of presence and the registry (default
+#: PRESENCE_TTL / 3), and fewer commands per connection than one refresh runs.
+REFRESH_PERIOD = 20.0
+REFRESH_COMMANDS = 3
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -64,7 +70,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("capacity", help="Redis and CPU cost per operation, a model")
     parser.add_argument("--batch", type=int, default=1000, help="connections per batch")
     parser.add_argument("--broadcasts", type=int, default=200, help="broadcasts per batch")
-    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle upkeep")
+    parser.add_argument(
+        "--idle", type=float, default=60.0, help="seconds of idle upkeep (whole refreshes)"
+    )
     parser.add_argument("--background", type=float, default=15.0, help="seconds of idle base")
     parser.add_argument("--long-polls", type=int, default=100, help="long-polling clients")
     parser.add_argument("--hold", type=int, default=1500, help="mixed run: held connections")
@@ -190,24 +198,26 @@ class CapacityRun:
         self.record("broadcast_one_process", one, b, recipients={"d1": a.batch})
         self.serve("d2")
         self.watch().calibrate(a.background / 2)
-        self.open("d2", a.batch // 2, join=True)
+        # A few members on the second process: its CPU per broadcast is then
+        # nearly all per-process work, and the first's 1,000 give the slope.
+        self.open("d2", SMALL_GROUP, join=True)
         self.settle()
         two = self.probe.measure(lambda: self.broadcasts(b, 0.05), self.settle)
         self.record(
-            "broadcast_two_processes", two, b, recipients={"d1": a.batch, "d2": a.batch // 2}
+            "broadcast_two_processes", two, b, recipients={"d1": a.batch, "d2": SMALL_GROUP}
         )
         self.record("broadcast_per_extra_process", two.minus(one), b)
         n = a.batch
         self.record(
             "disconnect_subscribed",
             self.probe.measure(lambda: self.loadgen.trim(0), self.settle),
-            n + n // 2,
+            n + SMALL_GROUP,
         )
         self.servers.pop("d2").stop()
         self.watch().calibrate(a.background / 2)
 
     def measure_upkeep(self) -> None:
-        """Idle connections on a process with the default settings, for a minute."""
+        """Idle connections on a process with the default settings, for whole refreshes."""
         a = self.args
         self.servers.pop("d1").stop()
         self.serve("d1", DEFAULTS)
@@ -220,9 +230,15 @@ class CapacityRun:
         self.result["background_per_s"] = self.probe.background.as_dict()
         self.open("d1", a.batch, join=True)
         self.settle()
-        before = self.probe.sample()
-        time.sleep(a.idle)
-        idle = self.probe.difference(before, self.probe.sample())
+        # From just after one refresh of every connection to just after the
+        # last of whole periods: the refreshes come every PRESENCE_TTL / 3
+        # plus the sweep's drift, and a fixed window would catch 2 or 3.
+        burst = REFRESH_COMMANDS * a.batch
+        before = self.probe.after_burst(burst)
+        after = before
+        for _ in range(max(1, round(a.idle / REFRESH_PERIOD))):
+            after = self.probe.after_burst(burst)
+        idle = self.probe.difference(before, after)
         idle = idle.minus(self.probe.background, times=idle.seconds)
         self.record("upkeep_per_connection_minute", idle, a.batch * idle.seconds / 60)
         self.loadgen.trim(0)
