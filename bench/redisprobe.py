@@ -31,6 +31,8 @@ class Sample:
     """Redis counters and process CPU times at one instant."""
 
     at: float
+    #: How many samples the probe had taken before this one.
+    seq: int
     commands: dict[str, int]
     net_in: int
     net_out: int
@@ -104,6 +106,7 @@ class Probe:
         self.pids = dict(pids)
         self.overhead = Cost(seconds=0.0)
         self.background = Cost(seconds=1.0)
+        self._taken = 0
 
     def sample(self) -> Sample:
         info = self.redis.info("all")
@@ -112,8 +115,10 @@ class Probe:
             for name, stats in info.items()
             if name.startswith("cmdstat_")
         }
+        self._taken += 1
         return Sample(
             at=time.monotonic(),
+            seq=self._taken,
             commands=commands,
             net_in=info["total_net_input_bytes"],
             net_out=info["total_net_output_bytes"],
@@ -122,7 +127,7 @@ class Probe:
         )
 
     def difference(self, before: Sample, after: Sample) -> Cost:
-        """Everything between two samples but the probe's own round trip."""
+        """Everything between two samples but the probe's own round trips (one per sample)."""
         names = set(before.commands) | set(after.commands)
         commands = {
             n: float(after.commands.get(n, 0) - before.commands.get(n, 0))
@@ -137,11 +142,10 @@ class Probe:
             redis_cpu=after.redis_cpu - before.redis_cpu,
             cpu={r: after.cpu[r] - before.cpu.get(r, 0.0) for r in after.cpu},
         )
-        overhead = Cost(seconds=0.0, net_in=self.overhead.net_in, net_out=self.overhead.net_out)
-        return raw.minus(overhead)
+        return raw.minus(self.overhead, times=after.seq - before.seq)
 
     def calibrate(self, seconds: float, rounds: int = 7) -> None:
-        """Measure the probe's own bytes, then the background per second."""
+        """Measure the probe's own bytes and Redis CPU, then the background per second."""
         pairs = []
         for _ in range(rounds):
             first = self.sample()
@@ -150,6 +154,7 @@ class Probe:
             seconds=0.0,
             net_in=statistics.median(b.net_in - a.net_in for a, b in pairs),
             net_out=statistics.median(b.net_out - a.net_out for a, b in pairs),
+            redis_cpu=statistics.median(b.redis_cpu - a.redis_cpu for a, b in pairs),
         )
         before = self.sample()
         time.sleep(seconds)

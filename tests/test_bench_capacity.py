@@ -32,6 +32,18 @@ def test_the_probe_counts_a_batch_without_its_own_info_calls(redis_url):
     assert cost.per(100).commands["set"] == pytest.approx(1, abs=0.01)
 
 
+def test_samples_taken_in_between_are_not_counted(redis_url):
+    probe = Probe(redis_url, {"self": os.getpid})
+    probe.calibrate(0.2)
+    before = probe.sample()
+    for _ in range(10):
+        probe.sample()
+    idle = probe.difference(before, probe.sample())
+    assert idle.calls == 0
+    # Ten INFO replies of several KB each would show here.
+    assert abs(idle.net_out) < 0.5 * 10 * probe.overhead.net_out
+
+
 def _op(daphne_us: dict, redis_us: float, calls: float, net: float, **extra) -> dict:
     return {
         "calls": calls,
