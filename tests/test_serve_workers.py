@@ -19,6 +19,7 @@ import pytest
 
 from config.embedded_redis import free_port
 from config.run import web_workers
+from realtime.protocol import Close
 from realtime.server import workers
 from tests.support.daphne import LiveStack
 from tests.support.http import ws
@@ -102,7 +103,7 @@ def test_ctrl_c_drains_every_worker(tmp_path, redis_url):
             await asyncio.gather(*(HubSocket.open(ws(stack.url, "/hubs/echo")) for _ in range(20)))
         )
 
-    async def closes(sockets: list[HubSocket]) -> list[dict | None]:
+    async def closes(sockets: list[HubSocket]) -> list[Close | None]:
         await asyncio.wait_for(asyncio.gather(*(s.closed.wait() for s in sockets)), 30)
         return [s.close_message for s in sockets]
 
@@ -118,7 +119,7 @@ def test_ctrl_c_drains_every_worker(tmp_path, redis_url):
         assert wait_until(lambda: stack.returncode(0) is not None, 30)
         log = stack.log(0)
     assert stack.returncode(0) == 0, log[-3000:]
-    assert all(m is not None and m.get("allowReconnect") is True for m in messages), messages
+    assert all(m is not None and m.allow_reconnect for m in messages), messages
     drained = [int(n) for n in re.findall(r"closing (\d+) connections for shutdown", log)]
     assert sum(drained) == 20, drained
     assert len([n for n in drained if n]) == 2, drained  # both workers had clients

@@ -181,6 +181,11 @@ class LiveStack:
         process = self._processes[i]
         return process.pid if process is not None and process.poll() is None else None
 
+    def returncode(self, i: int = 0) -> int | None:
+        """The exit code of instance `i` once it ended (None while it runs)."""
+        process = self._processes[i]
+        return None if process is None else process.poll()
+
     def _close_log(self, i: int) -> None:
         log_file = self._log_files[i]
         if log_file is not None:
