@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import capacity, memory, report
 from bench.loadgen import LoadGenerator, raise_open_file_limit
-from bench.plans import ALL_CONTENDERS, PLANS, Plan
+from bench.plans import ALL_CONTENDERS, PLANS, SCENARIOS, Plan
 from bench.scenarios import ContenderRun, Context
 from bench.servers import CONTENDERS, Database
 from config.embedded_redis import EmbeddedRedis, redis_server_binary
@@ -165,6 +165,11 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _ints(text: str | None) -> tuple[int, ...] | None:
+    """A comma-separated option as integers (None when not given)."""
+    return tuple(int(part) for part in text.split(",")) if text else None
+
+
 def main(argv: list[str] | None = None) -> int:
     # A background job inherits SIGINT ignored; a benchmark must stop cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -187,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--idle-size", type=int, help="connections of the idle scenario")
     run_parser.add_argument("--storm-size", type=int, help="clients of the connect storm")
     run_parser.add_argument("--idle-cpu-window", type=float, help="seconds of idle CPU sampling")
+    run_parser.add_argument("--rpc-sizes", help="comma-separated RPC client counts")
+    run_parser.add_argument("--rpc-duration", type=float, help="seconds of each RPC run")
+    run_parser.add_argument(
+        "--open-rates", help="comma-separated clients opening at a time in the idle scenario"
+    )
+    run_parser.add_argument(
+        "--scenarios", help=f"comma-separated subset of {', '.join(SCENARIOS)} (default: all)"
+    )
     run_parser.add_argument("--auth", choices=("token", "cookie"), default="token")
     run_parser.add_argument("--profile", action="store_true", help="py-spy the burst at max N")
     run_parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
@@ -218,11 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         idle_size=args.idle_size,
         storm_size=args.storm_size,
         idle_cpu_window=args.idle_cpu_window,
-        fanout_sizes=tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None,
+        fanout_sizes=_ints(args.sizes),
+        open_rates=_ints(args.open_rates),
+        rpc_sizes=_ints(args.rpc_sizes),
+        rpc_duration=args.rpc_duration,
+        scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
     )
-    unknown = set(plan.contenders) - set(CONTENDERS)
-    if unknown:
-        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+    for kind, names, known in (
+        ("scenarios", plan.scenarios, SCENARIOS),
+        ("contenders", plan.contenders, CONTENDERS),
+    ):
+        if unknown := set(names) - set(known):
+            parser.error(f"unknown {kind}: {', '.join(sorted(unknown))}")
     results = run(plan, out=args.out, profile=args.profile, auth=args.auth, keep=args.keep)
     failed = any(c.get("errors") for c in results["contenders"].values())
     return 1 if failed else 0

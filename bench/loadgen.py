@@ -199,10 +199,15 @@ class Worker:
             "dropped": r.dropped_count,
         }
 
-    async def op_rpc(self, clients: int, duration: float, start_at: float) -> dict:
-        """Let `clients` sessions call the echo method in a loop for `duration` s."""
+    async def op_rpc(self, clients: int, duration: float, start_at: float, rate: float) -> dict:
+        """Let `clients` sessions call the echo method in a loop for `duration` s.
+
+        With a `rate`, each session starts at most that many calls a second
+        (a client that keeps to the server's limit); 0 means no pause.
+        """
         await asyncio.sleep(max(0.0, start_at - time.time()))
         deadline = time.perf_counter() + duration
+        period = 1.0 / rate if rate else 0.0
         rtts: list[float] = []
         errors: Counter[str] = Counter()
 
@@ -219,6 +224,8 @@ class Worker:
                     errors[type(exc).__name__] += 1
                     return
                 rtts.append(time.perf_counter() - started)
+                if period:
+                    await asyncio.sleep(max(0.0, started + period - time.perf_counter()))
 
         began = time.perf_counter()
         await asyncio.gather(*(loop(s) for s in self._live()[:clients]))
@@ -368,11 +375,11 @@ class LoadGenerator:
         )
         return merge_receipts(replies)
 
-    def rpc(self, clients: int, duration: float) -> dict:
+    def rpc(self, clients: int, duration: float, rate: float = 0.0) -> dict:
         start_at = time.time() + 0.1
         commands = [
-            {"op": "rpc", "clients": share, "duration": duration, "start_at": start_at}
-            for share in split(clients, self.count)
+            {"op": "rpc", "clients": n, "duration": duration, "start_at": start_at, "rate": rate}
+            for n in split(clients, self.count)
         ]
         replies = self.call(commands, timeout=duration + 120)
         errors: Counter[str] = Counter()

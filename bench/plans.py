@@ -14,8 +14,9 @@ class Plan:
     fanout_sizes: tuple[int, ...]
     idle_size: int
     repeats: int
-    spaced_count: int  # broadcasts per run, `spaced_interval` apart
-    spaced_interval: float
+    spaced_count: int  # broadcasts per run after a cold one (bench.fanout)
+    spaced_interval: float  # least spacing; 1.5x the cold broadcast's time if longer
+    spaced_max_interval: float  # ... but no more than this
     burst_count: int  # broadcasts per run, back to back
     storm_size: int
     storm_repeats: int
@@ -29,8 +30,12 @@ class Plan:
     slow_interval: float
     settle: float = 1.0  # seconds to let a server settle before measuring memory
     idle_cpu_window: float = 1.0  # seconds over which idle CPU is measured
-    open_concurrency: int = 64
+    #: Clients opening at a time in the idle scenario: the first rate on the
+    #: main server process, every other on a fresh process of its own.
+    open_rates: tuple[int, ...] = (64, 400)
     workers: int = 2
+    #: Scenarios to run (idle, fanout, slow, storm, e2e, rpc); empty: all.
+    scenarios: tuple[str, ...] = ()
 
     @property
     def max_clients(self) -> int:
@@ -39,6 +44,8 @@ class Plan:
     def with_overrides(self, **changes: object) -> Plan:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+
+SCENARIOS = ("idle", "fanout", "slow", "storm", "e2e", "rpc")
 
 ALL_CONTENDERS = (
     "ours-daphne",
@@ -64,8 +71,9 @@ QUICK = Plan(
     fanout_sizes=(100, 300),
     idle_size=300,
     repeats=3,
-    spaced_count=2,
-    spaced_interval=0.25,
+    spaced_count=20,
+    spaced_interval=0.05,
+    spaced_max_interval=0.5,
     burst_count=10,
     storm_size=300,
     storm_repeats=2,
@@ -97,8 +105,9 @@ FULL = Plan(
     fanout_sizes=(1000, 5000, 10000),
     idle_size=5000,
     repeats=3,
-    spaced_count=3,
-    spaced_interval=1.0,
+    spaced_count=20,
+    spaced_interval=0.25,
+    spaced_max_interval=2.0,
     burst_count=10,
     storm_size=2000,
     storm_repeats=2,

@@ -1,4 +1,4 @@
-"""Results on disk: latest.json, the markdown tables, the targets, fanout.png."""
+"""Results on disk: latest.json, the markdown tables and the targets (and the plot)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.plot import plot
+
 OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack", "ours-daphne-nometrics")
 TARGET_SIZES = (5000, 10000)
-#: One colour per contender, the same in every plot.
-COLORS = {
-    "ours-daphne": "tab:blue",
-    "ours-uvicorn": "tab:cyan",
-    "ours-daphne-msgpack": "navy",
-    "ours-daphne-nometrics": "tab:gray",
-    "raw-websockets": "tab:orange",
-    "socketio": "tab:green",
-    "channels-core": "tab:red",
-    "channels-pubsub": "tab:purple",
-}
 
 
 def write_json(results: dict, path: Path) -> None:
@@ -56,9 +47,9 @@ def _fanout(contender: dict | None, size: int) -> dict | None:
 
 def fanout_table(results: dict) -> list[str]:
     rows = [
-        "| contender | N | one broadcast: last client ms | p50 / p99 ms | back to back: msg/s "
-        "| p50 / p99 ms | delivered | dropped |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | N | one broadcast: last client ms | first (cold) ms | p50 / p99 ms "
+        "| back to back: msg/s | p50 / p99 ms | delivered | dropped |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in _contenders(results):
         for size in sorted(int(s) for s in (c.get("fanout") or {})):
@@ -66,8 +57,11 @@ def fanout_table(results: dict) -> list[str]:
             spaced, burst = f.get("spaced", {}), f.get("burst", {})
             delivered = sum(m.get("received", 0) for m in (spaced, burst))
             expected = sum(m.get("expected", 0) for m in (spaced, burst))
+            overlapped = " ²" if spaced.get("overlapped") else ""
             rows.append(
-                f"| {c['label']} | {f['clients']:,} | {_spread(spaced.get('complete_ms'))} "
+                f"| {c['label']} | {f['clients']:,} "
+                f"| {_spread(spaced.get('complete_ms'))}{overlapped} "
+                f"| {_spread((f.get('cold') or {}).get('complete_ms'))} "
                 f"| {_num(spaced.get('p50_ms', {}).get('median'))} / "
                 f"{_num(spaced.get('p99_ms', {}).get('median'))} "
                 f"| {_spread(burst.get('throughput'))} "
@@ -87,20 +81,28 @@ def _per_contender(
 
 def idle_table(results: dict) -> list[str]:
     header = [
-        "| contender | idle connections | RSS growth KiB/connection | opened/s | server CPU ms "
-        "per open | server CPU % while idle |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| contender | idle connections | RSS growth KiB/connection (the worse rate) "
+        "| by opening rate | opened/s | server CPU ms per open | server CPU % while idle |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    return _per_contender(
-        results,
-        header,
-        "idle",
-        lambda label, idle: (
+
+    def row(label: str, idle: dict) -> str:
+        # Every column is the worse rate's measurement, so one row is one process.
+        by_rate = ", ".join(
+            f"{int(rate)} at a time: {_num(entry['kib_per_connection'], 1)}"
+            for rate, entry in sorted((int(r), e) for r, e in (idle.get("by_rate") or {}).items())
+        )
+        return (
             f"| {label} | {idle['connections']:,} | {_num(idle['kib_per_connection'], 1)} "
-            f"| {_num(idle['open_per_s'])} | {_num(idle['open_cpu_ms'], 2)} "
-            f"| {_num(idle.get('idle_cpu_pct'), 1)} |"
-        ),
-    )
+            f"| {by_rate or 'n/a'} | {_num(idle['open_per_s'])} "
+            f"| {_num(idle['open_cpu_ms'], 2)} | {_num(idle.get('idle_cpu_pct'), 1)} |"
+        )
+
+    rows = [
+        {**c, "idle": c.get("idle") and {**c["idle"], "by_rate": c.get("idle_by_rate")}}
+        for c in _contenders(results)
+    ]
+    return [*header, *(row(c["label"], c["idle"]) for c in rows if c.get("idle"))]
 
 
 def storm_table(results: dict) -> list[str]:
@@ -120,18 +122,32 @@ def storm_table(results: dict) -> list[str]:
     )
 
 
+def _rpc_limit(contender: dict, key: str, entry: dict) -> str:
+    """How the invocation rate was limited in one RPC pass."""
+    if contender["name"] not in OURS:
+        return "none (the peer has no limit)"
+    if key == "rpc":
+        return "raised to 100,000/s per connection"
+    rate = entry.get("paced_per_client")
+    return f"default, {_num(rate)}/s per connection; each client keeps to it"
+
+
 def rpc_table(results: dict) -> list[str]:
     rows = [
-        "| contender | clients | invocations/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| contender | invocation limit | clients | invocations/s | p50 ms | p99 ms "
+        "| server CPU µs per call | calls per server wakeup | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in _contenders(results):
-        for size in sorted(int(s) for s in (c.get("rpc") or {})):
-            r = c["rpc"].get(size) or c["rpc"].get(str(size))
-            rows.append(
-                f"| {c['label']} | {r['clients']:,} | {_spread(r['calls_per_s'])} "
-                f"| {_spread(r['p50_ms'], 1)} | {_spread(r['p99_ms'], 1)} | {r['errors']} |"
-            )
+        for key in ("rpc", "rpc_default"):
+            for size in sorted(int(s) for s in (c.get(key) or {})):
+                r = c[key].get(size) or c[key].get(str(size))
+                rows.append(
+                    f"| {c['label']} | {_rpc_limit(c, key, r)} | {r['clients']:,} "
+                    f"| {_spread(r['calls_per_s'])} | {_spread(r['p50_ms'], 1)} "
+                    f"| {_spread(r['p99_ms'], 1)} | {_num(r.get('server_cpu_us_per_call'))} "
+                    f"| {_num(r.get('calls_per_wakeup'), 1)} | {r['errors']} |"
+                )
     return rows
 
 
@@ -278,6 +294,20 @@ def slow_readers_table(results: dict) -> list[str]:
     return _per_contender(results, header, "slow_readers", row)
 
 
+def _spaced_note(plan: dict) -> str:
+    if "spaced_max_interval" not in plan:  # a run from before the cold broadcast
+        return (
+            f"One broadcast: {plan['spaced_count']} broadcasts {plan['spaced_interval']} s apart "
+            "per run."
+        )
+    return (
+        f"One broadcast: per run, a first (cold) broadcast alone, then {plan['spaced_count']} "
+        f"spaced {plan['spaced_interval']} s apart or 1.5x the cold one's time if longer, at "
+        f"most {plan['spaced_max_interval']} s; the median of each run's median. ² A broadcast "
+        "took longer than that spacing, so some overlapped."
+    )
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     plan = results["plan"]
@@ -295,13 +325,16 @@ def markdown(results: dict) -> str:
         "",
         "## Fan-out (payload ~200 B JSON, one topic group, triggered from another process)",
         "",
-        f"One broadcast: {plan['spaced_count']} broadcasts {plan['spaced_interval']} s apart per "
-        f"run; back to back: {plan['burst_count']} broadcasts per run. Latency = receive time - "
+        _spaced_note(plan)
+        + f" Back to back: {plan['burst_count']} broadcasts per run. Latency = receive time - "
         "send time embedded in the payload.",
         "",
         *fanout_table(results),
         "",
         "## Idle cost (fresh server process, VmRSS growth / connections)",
+        "",
+        "Measured once per opening rate (clients opening at a time), each on a fresh "
+        "process; the worse rate is reported.",
         "",
         *idle_table(results),
         "",
@@ -310,6 +343,10 @@ def markdown(results: dict) -> str:
         *storm_table(results),
         "",
         "## RPC (each client invokes an echo in a loop, one call outstanding)",
+        "",
+        "Ours limits invocations per connection (MAX_INVOCATIONS_PER_SECOND); the peers have no "
+        "such limit. Ours is measured with the limit raised (the row comparable with the peers) "
+        "and with the default limit, its clients keeping to it.",
         "",
         *rpc_table(results),
         "",
@@ -334,62 +371,6 @@ def markdown(results: dict) -> str:
     if errors:
         out += ["## Errors", "", *(f"- {label}: {e}" for label, e in errors), ""]
     return "\n".join(out)
-
-
-def plot(results: dict, path: Path) -> None:
-    """Fan-out time and back-to-back throughput against N, one line per contender."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    for c in _contenders(results):
-        sizes = sorted(int(s) for s in (c.get("fanout") or {}))
-        if not sizes:
-            continue
-        for axis, mode, key in ((left, "spaced", "complete_ms"), (right, "burst", "throughput")):
-            values = [_fanout(c, s).get(mode, {}).get(key) for s in sizes]
-            points = [(s, v) for s, v in zip(sizes, values, strict=True) if v and v.get("runs")]
-            if not points:
-                continue
-            xs = [s for s, _ in points]
-            ys = [v["median"] for _, v in points]
-            low = [v["median"] - v["min"] for _, v in points]
-            high = [v["max"] - v["median"] for _, v in points]
-            style = "-" if c["name"].startswith("ours") else "--"
-            axis.errorbar(
-                xs,
-                ys,
-                yerr=[low, high],
-                fmt=f"o{style}",
-                capsize=3,
-                label=c["label"],
-                color=COLORS.get(c["name"]),
-            )
-    left.set(
-        title="One broadcast: time until the last client has it",
-        xlabel="clients (N)",
-        ylabel="ms (median, min-max bars)",
-        xscale="log",
-        yscale="log",
-    )
-    right.set(
-        title="Back to back: delivered messages per second",
-        xlabel="clients (N)",
-        ylabel="msg/s (median, min-max bars)",
-        xscale="log",
-        yscale="log",
-    )
-    for axis in (left, right):
-        axis.grid(True, which="both", alpha=0.3)
-    handles, labels = right.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle(f"Fan-out, {results['plan']['name']} plan, {results['meta']['started']}")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_all(results: dict, directory: Path, *, with_plot: bool = True) -> None:

@@ -1,8 +1,11 @@
 """The scenarios, run against one contender: idle cost, fan-out, storm, e2e, RPC.
 
-One server process per contender. The order is fixed so that memory is
-measured on a fresh process: warm-up, idle, fan-out at each size, connect
-storm, end to end (ours only), then RPC (ours on the test app with EchoHub).
+The order is fixed so that memory is measured on fresh processes. First, for
+each opening rate but the plan's first, a server process of its own: warm-up
+and idle at that rate. Then the main process: warm-up, idle at the first
+rate, fan-out at each size, connect storm, end to end (ours only) and the
+peers' RPC. Ours' RPC runs last on processes of the test app with EchoHub
+(`bench.rpc`).
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from redis import Redis
 
 from bench import abuse, stats
 from bench.dialects import SIGNALR, ClientSpec
+from bench.fanout import fanout
 from bench.loadgen import LoadGenerator
 from bench.plans import Plan
 from bench.profiling import Profiler
+from bench.rpc import rpc, rpc_passes
 from bench.servers import (
     PASSWORD,
     Contender,
     Database,
     ServerProcess,
     Trigger,
+    base_env,
     cpu_seconds,
     start_server,
 )
@@ -38,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 #: Closing at least this many clients at once waits for the server to settle.
 SETTLE_AFTER = 500
-FANOUT_KEYS = ("complete_ms", "complete_max_ms", "p50_ms", "p99_ms", "throughput", "duration_s")
 
 
 @dataclass
@@ -74,11 +79,13 @@ class ContenderRun:
             "server": c.server,
             "protocol": c.protocol if c.ours else "json",
             "idle": None,
+            "idle_by_rate": {},
             "fanout": {},
             "storm": None,
             "e2e": None,
             "slow_readers": None,
             "rpc": {},
+            "rpc_default": {},
             "errors": [],
         }
 
@@ -95,8 +102,12 @@ class ContenderRun:
         creds = self.ctx.database.credentials
         return creds["cookies"] if self.ctx.auth == "cookie" else creds["tokens"]
 
-    def _resize(self, spec: ClientSpec, count: int) -> dict:
-        """Make the pool exactly `count` live sessions of `spec`."""
+    def _resize(self, spec: ClientSpec, count: int, concurrency: int = 0) -> dict:
+        """Make the pool exactly `count` live sessions of `spec`.
+
+        New sessions open at most `concurrency` at a time (default: the
+        plan's first opening rate).
+        """
         live = self.ctx.loadgen.status()["live"]
         opened = None
         settled = 0.0
@@ -109,7 +120,7 @@ class ContenderRun:
                 spec,
                 count - live,
                 self._credentials(),
-                concurrency=self.ctx.plan.open_concurrency,
+                concurrency=concurrency or self.ctx.plan.open_rates[0],
             )
             if opened["failed"]:
                 logger.warning(
@@ -171,20 +182,39 @@ class ContenderRun:
         # ExitStack callbacks run in reverse and each runs even if another
         # raised: the clients close first, then the trigger and the server stop.
         with contextlib.ExitStack() as stack:
-            server, port, env = self._serve(stack, rpc=False, database_url=database_url)
+            database = {"DATABASE_URL": database_url} if database_url else {}
+            env = base_env(ctx.redis_url, {**c.env, **database})
             trigger = Trigger(c.trigger, env, ctx.workdir / f"{c.name}-trigger.log")
             stack.callback(trigger.stop)
+            if self._wanted("idle"):
+                for rate in ctx.plan.open_rates[1:]:
+                    self._idle_apart(trigger, rate, database_url)
+            server, port, _ = self._serve(stack, rpc=False, database_url=database_url)
             stack.callback(self._close_clients)
             self.main_scenarios(server, trigger, port)
-        if c.ours and not c.fanout_only:
-            with contextlib.ExitStack() as stack:
-                server, port, _ = self._serve(stack, rpc=True, database_url=database_url)
-                stack.callback(self._close_clients)
-                self._guard("rpc", self.rpc, server, c.rpc_spec(port))
+        if c.ours and not c.fanout_only and self._wanted("rpc"):
+            rpc_passes(self, database_url)
         return self.result
 
+    def _wanted(self, scenario: str) -> bool:
+        return not self.ctx.plan.scenarios or scenario in self.ctx.plan.scenarios
+
+    def _idle_apart(self, trigger: Trigger, rate: int, database_url: str) -> None:
+        """Idle cost at opening `rate`, on a fresh server process of its own."""
+        with contextlib.ExitStack() as stack:
+            server, port, _ = self._serve(stack, rpc=False, database_url=database_url)
+            stack.callback(self._close_clients)
+            spec = self.contender.spec(port, auth=self.ctx.auth)
+            self._guard("warm-up", self.warm_up, trigger, spec, port)
+            self._guard(f"idle ({rate} at a time)", self.idle, server, spec, rate)
+
     def _serve(
-        self, stack: contextlib.ExitStack, *, rpc: bool, database_url: str
+        self,
+        stack: contextlib.ExitStack,
+        *,
+        rpc: bool,
+        database_url: str,
+        options: dict | None = None,
     ) -> tuple[ServerProcess, int, dict]:
         """Start the contender's server, stopped when `stack` closes."""
         server, port, env = start_server(
@@ -193,6 +223,7 @@ class ContenderRun:
             redis_url=self.ctx.redis_url,
             workdir=self.ctx.workdir,
             database_url=database_url,
+            options=options,
         )
         stack.callback(server.stop)
         self.server = server
@@ -203,22 +234,27 @@ class ContenderRun:
         c, plan = self.contender, self.ctx.plan
         spec = c.spec(port, auth=self.ctx.auth)
         self._guard("warm-up", self.warm_up, trigger, spec, port)
-        self._guard("idle", self.idle, server, spec)
-        for size in fanout_order(plan.fanout_sizes, plan.idle_size):
-            if not c.max_clients or size <= c.max_clients:
-                self._guard(f"fan-out {size}", self.fanout, server, trigger, spec, size)
+        if self._wanted("idle"):
+            rate = plan.open_rates[0]
+            self._guard(f"idle ({rate} at a time)", self.idle, server, spec, rate)
+        if self._wanted("fanout"):
+            for size in fanout_order(plan.fanout_sizes, plan.idle_size):
+                if not c.max_clients or size <= c.max_clients:
+                    self._guard(f"fan-out {size}", fanout, self, server, trigger, spec, size)
         if c.fanout_only:
             self._close_clients()
             return
-        if c.ours and self.ctx.database:
+        ours = c.ours and self.ctx.database
+        if ours and self._wanted("slow"):
             self._guard("slow readers", abuse.slow_readers, self, server, trigger, spec, port)
         self._close_clients()
-        self._guard("storm", self.storm, spec, port)
-        if c.ours and self.ctx.database:
+        if self._wanted("storm"):
+            self._guard("storm", self.storm, spec, port)
+        if ours and self._wanted("e2e"):
             self._guard("e2e", self.e2e, trigger, spec, port)
         self._close_clients()
-        if not c.ours:
-            self._guard("rpc", self.rpc, server, c.rpc_spec(port))
+        if not c.ours and self._wanted("rpc"):
+            self._guard("rpc (no limit)", rpc, self, server, c.rpc_spec(port))
 
     def _close_clients(self) -> None:
         try:
@@ -261,13 +297,16 @@ class ContenderRun:
         self.ctx.loadgen.trim(0)
         time.sleep(self.ctx.plan.settle)
 
-    def idle(self, server: ServerProcess, spec: ClientSpec) -> None:
-        """RSS growth per idle connection on a fresh process."""
+    def idle(self, server: ServerProcess, spec: ClientSpec, rate: int) -> None:
+        """RSS growth per idle connection on a fresh process, opened `rate` at a time.
+
+        `result["idle"]` keeps the worse of the rates measured.
+        """
         size = self.ctx.plan.idle_size
         before = server.rss_kib()
         cpu = server.cpu_seconds()
-        profiler = self._profiler(server, f"open-{size}")
-        resized = self._resize(spec, size)
+        profiler = self._profiler(server, f"open-{size}-{rate}")
+        resized = self._resize(spec, size, concurrency=rate)
         if profiler is not None:
             profiler.stop()
         time.sleep(2 * self.ctx.plan.settle)
@@ -283,8 +322,9 @@ class ContenderRun:
         live = resized["live"]
         opened = resized["opened"] or {}
         finished = opened.get("finished") or []
-        self.result["idle"] = {
+        idle = {
             "connections": live,
+            "open_concurrency": rate,
             "rss_before_kib": before,
             "rss_after_kib": after,
             "kib_per_connection": (after - before) / live if live else None,
@@ -293,50 +333,10 @@ class ContenderRun:
             "failed": opened.get("failed", 0),
             "idle_cpu_pct": 100 * cpu_idle / window,
         }
-
-    def fanout(self, server: ServerProcess, trigger: Trigger, spec: ClientSpec, size: int) -> None:
-        plan = self.ctx.plan
-        resized = self._resize(spec, size)
-        dropped_before = self.ctx.loadgen.status()["dropped"]
-        entry: dict[str, Any] = {"clients": resized["live"], "settle_s": resized["settle_s"]}
-        for mode, count, interval in (
-            ("spaced", plan.spaced_count, plan.spaced_interval),
-            ("burst", plan.burst_count, 0.0),
-        ):
-            runs = []
-            profiler = None
-            if mode == "burst" and size == max(plan.fanout_sizes):
-                profiler = self._profiler(server, f"burst-{size}")
-            busy = 0.0
-            client_cpu = server_cpu = 0.0
-            for _ in range(plan.repeats):
-                cpu = server.cpu_seconds(), self._loadgen_cpu()
-                began = time.monotonic()
-                runs.append(self._broadcasts(trigger, spec, count, interval))
-                busy += time.monotonic() - began
-                server_cpu += server.cpu_seconds() - cpu[0]
-                client_cpu += self._loadgen_cpu() - cpu[1]
-            if profiler is not None:
-                profiler.stop()
-            received = sum(r["received"] for r in runs)
-            entry[mode] = {
-                "broadcasts": count,
-                "interval_s": interval,
-                **stats.summarize(runs, FANOUT_KEYS),
-                "received": received,
-                "expected": sum(r["expected"] for r in runs),
-                "server_cpu_us_per_msg": 1e6 * server_cpu / received if received else None,
-                # Averages over whole runs (commands and collection included),
-                # so lower bounds of the load while messages flowed.
-                "server_cpu_pct": 100 * server_cpu / busy if busy else None,
-                "client_cpu_pct_per_worker": (
-                    100 * client_cpu / busy / plan.workers if busy else None
-                ),
-            }
-        status = self.ctx.loadgen.status()
-        entry["dropped"] = status["dropped"] - dropped_before
-        entry["live_after"] = status["live"]
-        self.result["fanout"][size] = entry
+        self.result["idle_by_rate"][rate] = idle
+        worst = self.result["idle"]
+        if worst is None or (idle["kib_per_connection"] or 0) > (worst["kib_per_connection"] or 0):
+            self.result["idle"] = idle
 
     def _loadgen_cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.ctx.loadgen.pids)
@@ -402,32 +402,6 @@ class ContenderRun:
             "received": sum(r["received"] for r in runs),
             "expected": sum(r["expected"] for r in runs),
         }
-
-    def rpc(self, server: ServerProcess, spec: ClientSpec) -> None:
-        plan = self.ctx.plan
-        for size in plan.rpc_sizes:
-            resized = self._resize(spec, size)
-            cpu = server.cpu_seconds()
-            profiler = None
-            if size == max(plan.rpc_sizes):
-                profiler = self._profiler(server, f"rpc-{size}")
-            runs = [
-                stats.rpc_run(self.ctx.loadgen.rpc(size, plan.rpc_duration))
-                for _ in range(plan.repeats)
-            ]
-            if profiler is not None:
-                profiler.stop()
-            calls = sum(r["calls"] for r in runs)
-            self.result["rpc"][size] = {
-                "clients": resized["live"],
-                "duration_s": plan.rpc_duration,
-                **stats.summarize(runs, ("calls_per_s", "p50_ms", "p99_ms")),
-                "errors": sum(r["errors"] for r in runs),
-                "server_cpu_us_per_call": (
-                    1e6 * (server.cpu_seconds() - cpu) / calls if calls else None
-                ),
-            }
-        self.ctx.loadgen.trim(0)
 
 
 def fanout_order(sizes: tuple[int, ...], idle_size: int) -> list[int]:

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from bench.dialects import RAW, SIGNALR, SOCKETIO, ClientSpec
 from config.embedded_redis import free_port
+from realtime.server.serve import BACKLOG, CONNECT_TIMEOUT, arguments
 
 logger = logging.getLogger(__name__)
 
@@ -184,25 +185,35 @@ def base_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, s
 
 
 def command_for(contender: Contender, app: str, port: int, *, heap: bool = False) -> list[str]:
-    """The command line of a contender's server (under `bench.heap` when `heap`)."""
+    """The command line of a contender's server (under `bench.heap` when `heap`).
+
+    Every server listens with ours' accept queue (`BACKLOG`) and, where it
+    has one, ours' WebSocket opening timeout (`CONNECT_TIMEOUT`): a storm
+    then measures the servers, not the kernel's default queues.
+    """
     python = [sys.executable, "-m", "bench.heap"] if heap else [sys.executable, "-m"]
     if contender.server == "daphne":
-        # Ours starts the way deploy/ does: realtime.server is daphne with a
-        # redacting access log and a listen backlog of 2048. The Channels peer
-        # is stock daphne. Verbosity 0: no access log (uvicorn: --no-access-log).
+        # Ours starts the way deploy/ does: realtime.server, daphne with a
+        # redacting access log. The Channels peer is stock daphne, given the
+        # endpoint and timeout that realtime.server would give it (its own
+        # defaults are a backlog of 50 and 5 s). Verbosity 0: no access log.
         launcher = "realtime.server" if contender.ours else "daphne"
-        return [*python, launcher, "--verbosity", "0", "-b", "127.0.0.1", "-p", str(port), app]
+        listen = ["--verbosity", "0", "-b", "127.0.0.1", "-p", str(port), app]
+        return [*python, launcher, *arguments(listen)]
     if contender.server == "uvicorn":
         # --ws websockets: uvicorn's default implementation (the legacy
         # websockets protocol); wsproto is slower in uvicorn's own numbers.
         # Ours runs on websockets-sansio, which holds an idle connection in
-        # about 8 KiB less.
+        # about 8 KiB less. uvicorn has no WebSocket opening timeout.
         return [
             *python, "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--ws", contender.ws, "--lifespan", "off", "--log-level", "warning",
-            "--no-access-log",
+            "--backlog", str(BACKLOG), "--ws", contender.ws, "--lifespan", "off",
+            "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
-    return [*python, app, "--port", str(port), "--redis", "{redis}"]
+    return [
+        *python, app, "--port", str(port), "--redis", "{redis}",
+        "--backlog", str(BACKLOG), "--open-timeout", str(CONNECT_TIMEOUT),
+    ]  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -254,6 +265,17 @@ class ServerProcess:
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the server process so far."""
         return cpu_seconds(self.pid)
+
+    def wakeups(self) -> int:
+        """Voluntary context switches of the main thread so far.
+
+        The event loop's thread sleeps in epoll_wait once per wakeup: calls
+        per wakeup is how much work each turn of the loop finds.
+        """
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+        raise RuntimeError("no voluntary_ctxt_switches")
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; by this object's PID only."""
@@ -407,14 +429,21 @@ def start_server(
     workdir: Path,
     database_url: str = "",
     heap_dir: Path | None = None,
+    options: dict | None = None,
 ) -> tuple[ServerProcess, int, dict[str, str]]:
-    """Start a contender's server (its RPC variant when `rpc`); return it, its port, its env."""
+    """Start a contender's server (its RPC variant when `rpc`); return it, its port, its env.
+
+    `options`: ours' REALTIME options (default: `RPC_OPTIONS` for the RPC
+    variant, none otherwise).
+    """
     port = free_port()
     extra = dict(contender.env)
     if database_url:
         extra["DATABASE_URL"] = database_url
-    if rpc and contender.ours:
-        extra["REALTIME_OPTIONS"] = json.dumps(RPC_OPTIONS)
+    if options is None and rpc:
+        options = RPC_OPTIONS
+    if options and contender.ours:
+        extra["REALTIME_OPTIONS"] = json.dumps(options)
     if heap_dir is not None:
         extra["BENCH_HEAP_DIR"] = str(heap_dir)
     env = base_env(redis_url, extra)
