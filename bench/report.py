@@ -135,8 +135,8 @@ def _rpc_limit(contender: dict, key: str, entry: dict) -> str:
 def rpc_table(results: dict) -> list[str]:
     rows = [
         "| contender | invocation limit | clients | invocations/s | p50 ms | p99 ms "
-        "| server CPU µs per call | calls per server wakeup | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs per call | calls per server wakeup | load average | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in _contenders(results):
         for key in ("rpc", "rpc_default"):
@@ -146,7 +146,8 @@ def rpc_table(results: dict) -> list[str]:
                     f"| {c['label']} | {_rpc_limit(c, key, r)} | {r['clients']:,} "
                     f"| {_spread(r['calls_per_s'])} | {_spread(r['p50_ms'], 1)} "
                     f"| {_spread(r['p99_ms'], 1)} | {_num(r.get('server_cpu_us_per_call'))} "
-                    f"| {_num(r.get('calls_per_wakeup'), 1)} | {r['errors']} |"
+                    f"| {_num(r.get('calls_per_wakeup'), 1)} | {_num(r.get('load_average'), 1)} "
+                    f"| {r['errors']} |"
                 )
     return rows
 

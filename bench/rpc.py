@@ -14,6 +14,7 @@ on a fresh process of the test application (EchoHub at /hubs/echo):
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING
 
 from bench import stats
@@ -75,5 +76,7 @@ def rpc(
                 1e6 * (server.cpu_seconds() - cpu) / calls if calls else None
             ),
             "calls_per_wakeup": calls / wakeups if wakeups else None,
+            # Other work on the machine takes the server's core and caches.
+            "load_average": os.getloadavg()[0],
         }
     run.ctx.loadgen.trim(0)

@@ -368,9 +368,12 @@ with transaction.atomic():
         User(username=f"bench-{{i:05d}}", password=password) for i in range(count)
     )
     customer = User.objects.create(username="bench-customer", password=password)
-    Topic.objects.create(slug="bench", name="Bench", audience="everyone")
+    topic = Topic.objects.create(slug="bench", name="Bench", audience="everyone")
     order = Order.objects.create(customer=customer, number="BENCH-1")
     users = list(User.objects.filter(username__startswith="bench-0").order_by("username"))
+    # Returning users: their page's SubscribeToTopic("bench") on connect
+    # finds them subscribed (reads only), as on every reconnect.
+    topic.subscribers.add(*users)
 
     def session(user):
         store = SessionStore()
