@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import capacity, memory, report
+from bench import capacity, memory, report, servers
 from bench.loadgen import LoadGenerator, raise_open_file_limit
 from bench.plans import ALL_CONTENDERS, PLANS, SCENARIOS, Plan
 from bench.scenarios import ContenderRun, Context
@@ -55,9 +55,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def revision() -> str:
+def revision(checkout: Path = RESULTS.parent.parent) -> str:
     """The commit measured, marked when realtime/ or config/ has local changes."""
-    git = ["git", "-C", str(RESULTS.parent.parent)]
+    git = ["git", "-C", str(checkout)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(
         [*git, "status", "--porcelain", "--", "realtime", "config"], capture_output=True, text=True
@@ -201,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", help=f"comma-separated subset of {', '.join(SCENARIOS)} (default: all)"
     )
     run_parser.add_argument("--auth", choices=("token", "cookie"), default="token")
+    run_parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. a git worktree of the previous commit): its code runs as "
+        "contender ours-daphne-baseline, next to ours-daphne in the same run",
+    )
     run_parser.add_argument("--profile", action="store_true", help="py-spy the burst at max N")
     run_parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     run_parser.add_argument("--out", type=Path, default=RESULTS)
@@ -237,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         rpc_duration=args.rpc_duration,
         scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
     )
+    if args.baseline:
+        base = servers.baseline(args.baseline.resolve(), revision(args.baseline))
+        CONTENDERS[base.name] = base
+        names = [n for n in plan.contenders if n != base.name]
+        at = names.index("ours-daphne") + 1 if "ours-daphne" in names else 0
+        plan = plan.with_overrides(contenders=(*names[:at], base.name, *names[at:]))
     for kind, names, known in (
         ("scenarios", plan.scenarios, SCENARIOS),
         ("contenders", plan.contenders, CONTENDERS),

@@ -7,6 +7,7 @@ from pathlib import Path
 #: One colour per contender, the same in every plot.
 COLORS = {
     "ours-daphne": "tab:blue",
+    "ours-daphne-baseline": "tab:olive",
     "ours-uvicorn": "tab:cyan",
     "ours-daphne-msgpack": "navy",
     "ours-daphne-nometrics": "tab:gray",

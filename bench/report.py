@@ -10,7 +10,10 @@ from typing import Any
 
 from bench.plot import plot
 
-OURS = ("ours-daphne", "ours-uvicorn", "ours-daphne-msgpack", "ours-daphne-nometrics")
+OURS = (
+    "ours-daphne", "ours-daphne-baseline", "ours-uvicorn", "ours-daphne-msgpack",
+    "ours-daphne-nometrics",
+)  # fmt: skip
 TARGET_SIZES = (5000, 10000)
 
 

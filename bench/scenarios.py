@@ -183,8 +183,8 @@ class ContenderRun:
         # raised: the clients close first, then the trigger and the server stop.
         with contextlib.ExitStack() as stack:
             database = {"DATABASE_URL": database_url} if database_url else {}
-            env = base_env(ctx.redis_url, {**c.env, **database})
-            trigger = Trigger(c.trigger, env, ctx.workdir / f"{c.name}-trigger.log")
+            env = base_env(ctx.redis_url, {**c.env, **database}, c.root)
+            trigger = Trigger(c.trigger, env, ctx.workdir / f"{c.name}-trigger.log", c.root)
             stack.callback(trigger.stop)
             if self._wanted("idle"):
                 for rate in ctx.plan.open_rates[1:]:

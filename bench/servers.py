@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +58,8 @@ class Contender:
     max_clients: int = 0
     #: uvicorn's WebSocket implementation (``--ws``).
     ws: str = "websockets"
+    #: The checkout whose code the server and trigger run (default: this one).
+    root: Path = ROOT
 
     @property
     def ours(self) -> bool:
@@ -164,8 +166,23 @@ CONTENDERS: dict[str, Contender] = {
 }
 
 
-def base_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every child process."""
+def baseline(root: Path, revision: str) -> Contender:
+    """Ours under daphne, running the code of another checkout (`--baseline`).
+
+    The same run then measures two revisions side by side.
+    """
+    return replace(
+        CONTENDERS["ours-daphne"],
+        name="ours-daphne-baseline",
+        label=f"ours (daphne) at {revision}",
+        root=root,
+    )
+
+
+def base_env(
+    redis_url: str, extra: dict[str, str] | None = None, root: Path = ROOT
+) -> dict[str, str]:
+    """The environment of every child process (running the code of `root`)."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env.update(
         {
@@ -174,7 +191,7 @@ def base_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, s
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING",
             "REDIS_URL": redis_url,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "REALTIME_OPTIONS": "{}",
@@ -225,10 +242,13 @@ def cpu_seconds(pid: int) -> float:
 class ServerProcess:
     """One server process, with its PID, memory and CPU time."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, command: list[str], env: dict[str, str], log_path: Path, root: Path = ROOT
+    ) -> None:
         self.command = command
         self.env = env
         self.log_path = log_path
+        self.root = root
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
 
@@ -236,7 +256,7 @@ class ServerProcess:
         """Start the server and wait until it accepts TCP connections."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            self.command, cwd=self.root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -294,11 +314,11 @@ class ServerProcess:
 class Trigger:
     """The `bench.trigger` child of one contender: broadcasts on command."""
 
-    def __init__(self, kind: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, kind: str, env: dict[str, str], log_path: Path, root: Path = ROOT) -> None:
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.trigger", kind],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -449,13 +469,13 @@ def start_server(
         extra["REALTIME_OPTIONS"] = json.dumps(options)
     if heap_dir is not None:
         extra["BENCH_HEAP_DIR"] = str(heap_dir)
-    env = base_env(redis_url, extra)
+    env = base_env(redis_url, extra, contender.root)
     app = contender.rpc_app if rpc and contender.rpc_app else contender.app
     command = [
         part.replace("{redis}", redis_url)
         for part in command_for(contender, app, port, heap=heap_dir is not None)
     ]
     log = workdir / f"{contender.name}{'-rpc' if rpc else ''}.log"
-    server = ServerProcess(command, env, log).start(port)
+    server = ServerProcess(command, env, log, contender.root).start(port)
     logger.info("started %s (pid %d) on port %d", contender.name, server.pid, port)
     return server, port, env
