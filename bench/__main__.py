@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         type=Path,
         help="another checkout (e.g. a git worktree of the previous commit): its code runs as "
-        "contender ours-daphne-baseline, next to ours-daphne in the same run",
+        "contender ours-daphne-baseline, after ours-daphne unless --contenders places it",
     )
     run_parser.add_argument("--profile", action="store_true", help="py-spy the burst at max N")
     run_parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
@@ -246,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         base = servers.baseline(args.baseline.resolve(), revision(args.baseline))
         CONTENDERS[base.name] = base
-        names = [n for n in plan.contenders if n != base.name]
-        at = names.index("ours-daphne") + 1 if "ours-daphne" in names else 0
-        plan = plan.with_overrides(contenders=(*names[:at], base.name, *names[at:]))
+        if base.name not in plan.contenders:  # else where --contenders puts it
+            names = list(plan.contenders)
+            at = names.index("ours-daphne") + 1 if "ours-daphne" in names else 0
+            plan = plan.with_overrides(contenders=(*names[:at], base.name, *names[at:]))
     for kind, names, known in (
         ("scenarios", plan.scenarios, SCENARIOS),
         ("contenders", plan.contenders, CONTENDERS),

@@ -1,5 +1,8 @@
 """NotificationHub over the real WebSocket transport and a real Redis."""
 
+import asyncio
+from unittest import mock
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -105,6 +108,30 @@ async def test_topic_subscriptions_follow_the_topic_rule(customer, staff, audien
     await client.disconnect()
 
 
+async def test_resubscribing_to_a_topic_joined_on_connect_reads_nothing(customer):
+    """Pages re-subscribe on every reconnect; on_connected joined the topic moments ago."""
+    topic = await database_sync_to_async(make_topic)("news")
+    await database_sync_to_async(topic.subscribers.add)(customer)
+    client = await connect(customer)
+    await client.receive_event("UnreadCountUpdated")
+    failing = mock.patch.object(services, "subscribe", side_effect=RuntimeError("database down"))
+    with failing:
+        assert await client.invoke("SubscribeToTopic", "news") is None
+    await client.disconnect()
+
+
+async def test_resubscribing_after_unsubscribing_checks_the_topic_rule_again(customer):
+    topic = await database_sync_to_async(make_topic)("news")
+    await database_sync_to_async(topic.subscribers.add)(customer)
+    client = await connect(customer)
+    assert await client.invoke("UnsubscribeFromTopic", "news") is None
+    topic.audience = Topic.Audience.STAFF
+    await database_sync_to_async(topic.save)()
+    with pytest.raises(HubError, match="Not authorized for this topic"):
+        await client.invoke("SubscribeToTopic", "news")
+    await client.disconnect()
+
+
 async def test_unknown_topic_is_refused(customer):
     client = await connect(customer)
     with pytest.raises(HubError, match="Not authorized for this topic"):
@@ -168,3 +195,27 @@ async def test_a_narrowed_audience_removes_live_members_from_the_topic_group(cus
     assert await outside.receive_nothing(timeout=1)
     await outside.disconnect()
     await inside.disconnect()
+
+
+async def test_a_resubscribe_after_a_narrowed_audience_is_refused(customer):
+    """Out of the group by the audience change, the connection is checked again."""
+    topic = await database_sync_to_async(make_topic)("news")
+    await database_sync_to_async(topic.subscribers.add)(customer)
+    client = await connect(customer)
+    await client.receive_event("UnreadCountUpdated")
+    topic.audience = Topic.Audience.STAFF
+    await topic.asave()
+    await database_sync_to_async(services.apply_topic_audience)(topic)
+    # The removal crosses the channel layer: until it arrives the connection
+    # is still a member, and a re-subscribe changes nothing.
+    refusal = None
+    for _ in range(100):
+        try:
+            await client.invoke("SubscribeToTopic", "news")
+        except HubError as exc:
+            refusal = str(exc)
+            break
+        await asyncio.sleep(0.1)
+    assert refusal is not None, "the re-subscribe was never checked against the rule again"
+    assert "Not authorized for this topic" in refusal
+    await client.disconnect()
