@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from realtime import conf, logformat, metrics, presence, results, store, uploads
+from realtime import conf, keepalive, logformat, metrics, presence, results, store, uploads
 from realtime.clients import GroupManager, HubClients
 from realtime.groups import presence_member, user_group
 from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
@@ -315,7 +315,7 @@ class Connection:
                 self.ended_because("token_expired")
                 await self.close("The access token has expired.", allow_reconnect=True)
             elif now - self.last_sent >= settings.KEEPALIVE_INTERVAL:
-                await self.send(Ping())
+                await keepalive.ping(self)
 
     async def fail(self, reason: str) -> None:
         """Close because the client broke the protocol or a limit."""
