@@ -250,12 +250,20 @@ async def add_to_group(group: str, process: str) -> None:
     await client().sadd(key("group", group), process)
 
 
+# KEYS: group keys; ARGV[1]: the process.
+_ADD_TO_GROUPS = "for i = 1, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end return 1"
+
+
 async def add_to_groups(groups: Iterable[str], process: str) -> None:
-    """Record again every group a process holds members of (after a Redis restart)."""
+    """Record again every group a process holds members of (after a Redis restart).
+
+    A script call per BATCH groups: every user with a connection here has a
+    group, and a command each cost as much to encode as the SADD itself.
+    """
     redis = client()
     async with redis.pipeline(transaction=False) as pipe:
-        for group in groups:
-            pipe.sadd(key("group", group), process)
+        for batch in _batches(key("group", group) for group in groups):
+            pipe.eval(_ADD_TO_GROUPS, len(batch), *batch, process)
         await pipe.execute()
 
 
