@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 
 from bench import capacity, memory, report, servers
+from bench.database import Database
 from bench.loadgen import LoadGenerator, raise_open_file_limit
 from bench.plans import ALL_CONTENDERS, PLANS, SCENARIOS, Plan
 from bench.scenarios import ContenderRun, Context
-from bench.servers import CONTENDERS, Database
+from bench.servers import CONTENDERS
 from config.embedded_redis import EmbeddedRedis, redis_server_binary
 
 logger = logging.getLogger("bench")

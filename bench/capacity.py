@@ -36,11 +36,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import capacity_model, capacity_report
+from bench.database import Database
 from bench.dialects import SIGNALR, ClientSpec
 from bench.loadgen import LoadGenerator, raise_open_file_limit
 from bench.longpoll import LongPollClient
 from bench.redisprobe import Cost, Probe
-from bench.servers import CONTENDERS, Contender, Database, Trigger, start_server
+from bench.servers import CONTENDERS, Contender, Trigger, start_server
 from config.embedded_redis import EmbeddedRedis
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ from pathlib import Path
 from redis import Redis
 
 from bench import heap
+from bench.database import Database
 from bench.loadgen import LoadGenerator
-from bench.servers import Contender, Database, start_server
+from bench.servers import Contender, start_server
 
 logger = logging.getLogger(__name__)
 

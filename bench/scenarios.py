@@ -22,6 +22,7 @@ from typing import Any
 from redis import Redis
 
 from bench import abuse, stats
+from bench.database import Database
 from bench.dialects import SIGNALR, ClientSpec
 from bench.fanout import fanout
 from bench.loadgen import LoadGenerator
@@ -31,7 +32,6 @@ from bench.rpc import rpc, rpc_passes
 from bench.servers import (
     PASSWORD,
     Contender,
-    Database,
     ServerProcess,
     Trigger,
     base_env,
