@@ -26,6 +26,7 @@ NEED_THE_SHOP = {
     "test_epoch.py": "rebuilt registries checked with the shop's hubs",
     "test_http_bodies.py": "the project's routes (tests.realtime.asgi)",
     "test_routing.py": "the project's routes (tests.realtime.asgi)",
+    "test_sentinel.py": "the site's channel layer (config.environment) and its /healthz",
 }
 SHOP_MODULES = ("orders", "notifications", "config", "tests.realtime.asgi", "tests.support.daphne")
 
