@@ -79,6 +79,14 @@ class RealtimeSettings:
     #: Items an upload stream holds before the reader waits for the hub
     #: (ASP.NET Core's StreamBufferCapacity).
     UPLOAD_BUFFER: int = 10
+    #: Offer stateful reconnect to clients that ask (``withStatefulReconnect()``).
+    STATEFUL_RECONNECT: bool = True
+    #: Seconds a dropped stateful connection waits for its client to resume it
+    #: (on any instance) before the hub's ``on_disconnected`` runs.
+    STATEFUL_RECONNECT_WINDOW: float = 30.0
+    #: Unacknowledged bytes kept per stateful connection, in memory and, while
+    #: it is dropped, in Redis (ASP.NET Core's StatefulReconnectBufferSize).
+    STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
 
 
 _cache: RealtimeSettings | None = None
@@ -133,7 +141,27 @@ def load(raw: dict) -> RealtimeSettings:
             f"REGISTRY_CHECK_INTERVAL ({loaded.REGISTRY_CHECK_INTERVAL!r}), "
             f"got {loaded.REGISTRY_SETTLE!r}"
         )
+    _check_stateful(loaded)
     return loaded
+
+
+#: Upper bounds of the stateful reconnect settings: what one dropped
+#: connection may hold in Redis, and for how long.
+MAX_RECONNECT_WINDOW = 3600.0
+MAX_RECONNECT_BUFFER = 16 * 1024 * 1024
+
+
+def _check_stateful(loaded: RealtimeSettings) -> None:
+    if loaded.STATEFUL_RECONNECT_WINDOW > MAX_RECONNECT_WINDOW:
+        raise ImproperlyConfigured(
+            f"REALTIME['STATEFUL_RECONNECT_WINDOW'] must be at most {MAX_RECONNECT_WINDOW:g} "
+            f"seconds, got {loaded.STATEFUL_RECONNECT_WINDOW!r}"
+        )
+    if loaded.STATEFUL_RECONNECT_BUFFER_SIZE > MAX_RECONNECT_BUFFER:
+        raise ImproperlyConfigured(
+            f"REALTIME['STATEFUL_RECONNECT_BUFFER_SIZE'] must be at most {MAX_RECONNECT_BUFFER} "
+            f"bytes, got {loaded.STATEFUL_RECONNECT_BUFFER_SIZE!r}"
+        )
 
 
 def get() -> RealtimeSettings:

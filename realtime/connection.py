@@ -77,6 +77,8 @@ class Connection:
         "user",
         "user_id",
     )
+    #: Stateful reconnect's message buffer, if any (see realtime/resumable.py).
+    stateful: Any = None
 
     def __init__(
         self,

@@ -21,11 +21,13 @@ HANDSHAKE_FAILED = "An unexpected error occurred during connection handshake."
 class HandshakeReader:
     """Collect a handshake request that may arrive in pieces, and answer it."""
 
-    __slots__ = ("_buffer", "_text_only")
+    __slots__ = ("_buffer", "_text_only", "version")
 
     def __init__(self, *, text_only: bool) -> None:
         self._buffer = b""
         self._text_only = text_only
+        #: The protocol version the client asked for (2: stateful reconnect).
+        self.version = 0
 
     def feed(self, data: bytes) -> tuple[Any, bytes, str | None]:
         """Take more bytes; return ``(protocol, rest, error)``.
@@ -44,6 +46,7 @@ class HandshakeReader:
                 return None, b"", HANDSHAKE_CANCELED
             return None, b"", None
         self._buffer = b""
+        self.version = request.version
         try:
             protocol = get_protocol(request.protocol, request.version)
         except ProtocolError as exc:

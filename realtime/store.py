@@ -67,6 +67,8 @@ class Registration:
     user_id: str
     owner: str
     transport: str
+    #: Stateful reconnect was offered at negotiate.
+    stateful: bool = False
 
 
 _CLAIM = """
@@ -94,15 +96,22 @@ class Claim:
 
 
 async def register(
-    token: str, *, connection_id: str, hub: str, user_id: str, ttl: float, owner: str = ""
+    token: str,
+    *,
+    connection_id: str,
+    hub: str,
+    user_id: str,
+    ttl: float,
+    owner: str = "",
+    stateful: bool = False,
 ) -> None:
     """Record a negotiated (or directly opened) connection."""
     redis = client()
+    entry = {"id": connection_id, "hub": hub, "user": user_id, "owner": owner}
+    if stateful:
+        entry["stateful"] = "1"
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(
-            key("conn", secret(token)),
-            mapping={"id": connection_id, "hub": hub, "user": user_id, "owner": owner},
-        )
+        pipe.hset(key("conn", secret(token)), mapping=entry)
         pipe.expire(key("conn", secret(token)), int(ttl) + 1)
         if owner:
             pipe.set(key("cid", connection_id), owner, ex=int(ttl) + 1)
@@ -141,6 +150,7 @@ async def lookup(token: str) -> Registration | None:
         user_id=data.get("user", ""),
         owner=data.get("owner", ""),
         transport=data.get("transport", ""),
+        stateful=data.get("stateful") == "1",
     )
 
 

@@ -23,16 +23,23 @@ class ToGroups:
     exclude: list[str]
     #: When the sender sent it (fan-out latency and backplane lag), or None.
     sent_at: float | None = None
+    #: Names this send: a stateful connection that moves to another process
+    #: while it travels may get it twice (realtime/parking.py), once kept.
+    message_id: str = ""
 
     def to_message(self) -> dict[str, Any]:
         """Return the wire form."""
-        return {"type": self.TYPE, "gs": self.groups, "f": self.frames, "x": self.exclude,
-                "t": self.sent_at}  # fmt: skip
+        message = {"type": self.TYPE, "gs": self.groups, "f": self.frames,
+                   "x": self.exclude, "t": self.sent_at}  # fmt: skip
+        if self.message_id:
+            message["i"] = self.message_id
+        return message
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> ToGroups:
         """Read the wire form."""
-        return cls(message["gs"], message["f"], message.get("x") or [], message.get("t"))
+        return cls(message["gs"], message["f"], message.get("x") or [], message.get("t"),
+                   message.get("i") or "")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +50,20 @@ class ToConnections:
     connections: list[str]
     frames: dict[str, bytes]
     sent_at: float | None = None
+    message_id: str = ""  # as ToGroups.message_id
 
     def to_message(self) -> dict[str, Any]:
         """Return the wire form."""
-        return {"type": self.TYPE, "cs": self.connections, "f": self.frames, "t": self.sent_at}
+        message = {"type": self.TYPE, "cs": self.connections, "f": self.frames,
+                   "t": self.sent_at}  # fmt: skip
+        if self.message_id:
+            message["i"] = self.message_id
+        return message
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> ToConnections:
         """Read the wire form."""
-        return cls(message["cs"], message["f"], message.get("t"))
+        return cls(message["cs"], message["f"], message.get("t"), message.get("i") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +196,82 @@ class ClientResult:
         return cls(message["i"], message.get("v"), message.get("k"), message.get("e") or "")
 
 
+# Stateful reconnect: between the old and the new owner of a connection
+# that was parked on one process and resumed on another (realtime/parking.py).
+
+
+@dataclass(frozen=True, slots=True)
+class ParkNow:
+    """Park a connection now: its client resumed it before its drop was noticed."""
+
+    TYPE: ClassVar[str] = "rt.park"
+    connection_id: str
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {"type": self.TYPE, "c": self.connection_id}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> ParkNow:
+        """Read the wire form."""
+        return cls(message["c"])
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A parked connection was claimed by `claimer`: hand it over."""
+
+    TYPE: ClassVar[str] = "rt.resumed"
+    connection_id: str
+    claimer: str
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {"type": self.TYPE, "c": self.connection_id, "o": self.claimer}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Resumed:
+        """Read the wire form."""
+        return cls(message["c"], message["o"])
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A frame that reached a connection's old owner after its last save."""
+
+    TYPE: ClassVar[str] = "rt.fwd"
+    connection_id: str
+    frame: bytes
+    message_id: str
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {"type": self.TYPE, "c": self.connection_id, "f": self.frame, "i": self.message_id}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Forwarded:
+        """Read the wire form."""
+        return cls(message["c"], message["f"], message.get("i") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOver:
+    """The old owner forwarded everything and left the connection."""
+
+    TYPE: ClassVar[str] = "rt.handed"
+    connection_id: str
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {"type": self.TYPE, "c": self.connection_id}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> HandedOver:
+        """Read the wire form."""
+        return cls(message["c"])
+
+
+ResumeEnvelope = ParkNow | Resumed | Forwarded | HandedOver
 Envelope = (
     ToGroups
     | ToConnections
@@ -193,6 +281,7 @@ Envelope = (
     | Revoke
     | InvokeClient
     | ClientResult
+    | ResumeEnvelope
 )
 _KINDS: dict[str, type[Envelope]] = {
     kind.TYPE: kind
@@ -205,6 +294,10 @@ _KINDS: dict[str, type[Envelope]] = {
         Revoke,
         InvokeClient,
         ClientResult,
+        ParkNow,
+        Resumed,
+        Forwarded,
+        HandedOver,
     )
 }
 

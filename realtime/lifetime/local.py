@@ -93,6 +93,7 @@ class LocalTables:
         frames: dict[str, bytes],
         exclude: set[str],
         sent_at: float | None,
+        message_id: str = "",
     ) -> None:
         """Write a pre-encoded frame to each recipient, yielding between batches.
 
@@ -120,9 +121,14 @@ class LocalTables:
             if exclude and connection.connection_id in exclude:
                 continue
             frame = connection.frame_for(ready)
-            if frame is not None:
+            if frame is None:
+                if connection.stateful is not None:  # parked or resuming: kept
+                    await connection.write_tracked(frames[connection.protocol.name], message_id)
+            else:
                 transport = connection.transport
                 try:
+                    if connection.stateful is not None:  # stateful reconnect: numbered, kept
+                        connection.stateful.record(frames[connection.protocol.name])
                     if transport.write_frame is not None:
                         connection.last_sent = now
                         nbytes += sizes[connection.protocol.name]

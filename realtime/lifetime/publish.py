@@ -10,6 +10,7 @@ signals and workers send without running a backplane.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,11 +110,14 @@ async def send(namespace: str, audience: Audience, target: str, arguments: Itera
     try:
         batches = await _route(namespace, audience)
         delivered = 0
+        message_id = secrets.token_hex(8)
         for process, names in batches.items():
             if audience.kind == "connections":
-                envelope: ToGroups | ToConnections = ToConnections(names, frames, time.time())
+                envelope: ToGroups | ToConnections = ToConnections(
+                    names, frames, time.time(), message_id
+                )
             else:
-                envelope = ToGroups(names, frames, exclude, time.time())
+                envelope = ToGroups(names, frames, exclude, time.time(), message_id)
             delivered += await _hand_over(layer, process, envelope.to_message(), target)
     except RegistryUnsettled:
         metrics.increment("send_failures")

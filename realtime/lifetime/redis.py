@@ -11,6 +11,7 @@ alive in Redis while it lives, and drains its connections at shutdown.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from typing import Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, epoch, metrics, results, revocation, shutdown, store
+from realtime import conf, epoch, metrics, parking, results, revocation, shutdown, store
 from realtime.connection import OPEN, Connection
 from realtime.departures import Departure, Departures
 from realtime.lifetime import envelopes, publish
@@ -29,6 +30,7 @@ from realtime.lifetime.envelopes import (
     DiscardUsers,
     Inbound,
     InvokeClient,
+    ResumeEnvelope,
     Revoke,
     ToConnections,
     ToGroups,
@@ -58,6 +60,8 @@ class RedisLifetimeManager:
             group_started=self._register_group, group_emptied=self._unregister_group
         )
         self.departures: Departures | None = None
+        #: Connections resumed on another process: id -> (process, until when).
+        self.moved: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
         #: The registry epoch this process last registered everything under,
@@ -121,6 +125,18 @@ class RedisLifetimeManager:
     async def attach(self, connection: Connection) -> None:
         """Make a connection reachable by id in this process."""
         await self.local.attach(connection)
+
+    def adopt(self, connection: Connection) -> None:
+        """Take in a connection resumed from another process, with its groups.
+
+        Synchronous, so no message for it is handled before it is in the
+        tables; the Redis group entries follow (`parking.finish_resume`).
+        """
+        local = self.local
+        local.connections[connection.connection_id] = connection
+        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
+        for group in connection.joined:
+            local.groups.setdefault(group, set()).add(connection)
 
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
@@ -195,10 +211,18 @@ class RedisLifetimeManager:
         if isinstance(envelope, ToGroups):
             recipients = local.members_of(envelope.groups)
             exclude = set(envelope.exclude)
-            await local.fan_out(recipients, envelope.frames, exclude, envelope.sent_at)
+            await local.fan_out(
+                recipients, envelope.frames, exclude, envelope.sent_at, envelope.message_id
+            )
         elif isinstance(envelope, ToConnections):
             recipients = local.named(envelope.connections)
-            await local.fan_out(recipients, envelope.frames, set(), envelope.sent_at)
+            await local.fan_out(
+                recipients, envelope.frames, set(), envelope.sent_at, envelope.message_id
+            )
+            if self.moved:
+                await self.forward_moved(envelope)
+        elif isinstance(envelope, ResumeEnvelope):
+            await parking.handle(self, envelope)
         elif isinstance(envelope, Inbound):
             connection = local.connections.get(envelope.connection_id)
             if connection is not None:
@@ -215,6 +239,20 @@ class RedisLifetimeManager:
             connection = local.connections.get(envelope.connection_id)
             if connection is not None:
                 await connection.abort()
+
+    async def forward_moved(self, envelope: ToConnections) -> None:
+        """Forward a connection-addressed send to where its connection was resumed.
+
+        A sender that looked the owner up just before the resume sent it here.
+        """
+        now = time.monotonic()
+        for connection_id in envelope.connections:
+            process, until = self.moved.get(connection_id, ("", 0.0))
+            if until > now:
+                forwarded = dataclasses.replace(envelope, connections=[connection_id])
+                await self.layer.send(process, forwarded.to_message())
+        for connection_id in [c for c, (_, until) in self.moved.items() if until <= now]:
+            del self.moved[connection_id]
 
     # Timers and liveness -------------------------------------------------------
 

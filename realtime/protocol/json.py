@@ -264,7 +264,7 @@ class JsonHubProtocol:
     """Parse and encode hub messages in the JSON hub protocol."""
 
     name: str = "json"
-    version: int = 1
+    version: int = 2
     transfer_format: str = "Text"
 
     def parse(self, data: bytes, *, max_message_size: int | None = None) -> list[HubMessage]:

@@ -268,7 +268,7 @@ class MessagePackHubProtocol:
     """Parse and encode hub messages in the MessagePack hub protocol."""
 
     name: str = "messagepack"
-    version: int = 1
+    version: int = 2
     transfer_format: str = "Binary"
 
     def parse(self, data: bytes, *, max_message_size: int | None = None) -> list[HubMessage]:

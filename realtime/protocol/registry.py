@@ -37,12 +37,14 @@ PROTOCOLS: dict[str, HubProtocol] = {
 def get_protocol(name: str, version: int) -> HubProtocol:
     """Return the protocol a handshake asked for, or raise ProtocolError.
 
-    The messages match the ASP.NET Core server's handshake errors.
+    The messages match the ASP.NET Core server's handshake errors. Version 2
+    (ASP.NET Core 8) adds the stateful reconnect messages, Ack and Sequence;
+    version 1 clients never see them, so both are accepted.
     """
     protocol = PROTOCOLS.get(name)
     if protocol is None:
         raise ProtocolError(f"The protocol '{name}' is not supported.")
-    if version != protocol.version:
+    if not 1 <= version <= protocol.version:
         raise ProtocolError(
             f"The server does not support version {version} of the '{name}' protocol."
         )

@@ -18,11 +18,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import conf, handoff, metrics, registry, unstarted
+from realtime import conf, handoff, metrics, parked_store, registry, unstarted
 from realtime.auth import Identity, authenticate, credential, query_param
-from realtime.connection import Connection, Transport
+from realtime.connection import Transport
 from realtime.groups import presence_member
 from realtime.lifetime.running import get_backplane
+from realtime.resumable import ResumableConnection, resume
 from realtime.security import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -136,19 +137,29 @@ async def reserve(
 
 async def open_connection(
     scope: dict, hub_class: Any, transport: Transport, admission: Admission
-) -> Connection | Refusal:
+) -> ResumableConnection | Refusal:
     """Claim the admitted connection for this process (or make one) and build it.
 
     What the client sent before the connection opened
-    (`realtime.unstarted.send_early`) is fed to it first.
+    (`realtime.unstarted.send_early`) is fed to it first. A stateful
+    connection that is parked (its transport dropped) is resumed instead.
     """
     identity = admission.identity
     backplane = await get_backplane()
     ttl = conf.get().PRESENCE_TTL
     early = b""
-    if admission.registration is not None:
+    registration = admission.registration
+    if registration is not None:
         token = admission.token
-        connection_id = admission.registration.connection_id
+        connection_id = registration.connection_id
+        if registration.stateful and registration.owner and transport.name == "WebSockets":
+            outcome, resumed = await resume(
+                token, registration, hub_class, transport, identity, backplane
+            )
+            if outcome == parked_store.LOST:
+                return refuse(scope, Refusal(404, "No Connection with that ID"), identity.user_id)
+            if resumed is not None:
+                return resumed
         claimed = await registry.claim(
             token,
             connection_id=connection_id,
@@ -174,7 +185,7 @@ async def open_connection(
             ttl=ttl,
             owner=backplane.channel,
         )
-    connection = Connection(
+    connection = ResumableConnection(
         hub_class=hub_class,
         user=identity.user,
         user_id=identity.user_id,
@@ -184,6 +195,7 @@ async def open_connection(
         backplane=backplane,
         token_expires=identity.expires,
         identity=identity,
+        stateful_offered=registration is not None and registration.stateful,
     )
     if early:
         connection.feed_soon(early)

@@ -67,12 +67,19 @@ class NegotiateConsumer(AsyncHttpConsumer):
             await self._reply(refusal.status, {"error": refusal.reason})
             return
         token = new_id() if version >= 1 else connection_id
+        # Only with a secret token: a resume presents it (negotiate version 1).
+        stateful = (
+            version >= 1
+            and conf.get().STATEFUL_RECONNECT
+            and query_param(self.scope, "useStatefulReconnect") == "true"
+        )
         await registry.register(
             token,
             connection_id=connection_id,
             hub=self.hub_class.namespace,
             user_id=identity.user_id,
             ttl=conf.get().NEGOTIATE_TTL,
+            stateful=stateful,
         )
         handoff.leave(token, credential(self.scope), identity)
         body = encode_negotiate_response(
@@ -80,5 +87,6 @@ class NegotiateConsumer(AsyncHttpConsumer):
             connection_id=connection_id,
             connection_token=token,
             transports=TRANSPORTS,
+            stateful_reconnect=stateful,
         )
         await self.send_response(200, body, headers=JSON_HEADERS)

@@ -28,6 +28,9 @@ from realtime.transports.frames import (
 
 logger = logging.getLogger(__name__)
 
+#: The close code of a browser leaving the page (RFC 6455, section 7.4.1).
+GOING_AWAY = 1001
+
 
 class WebSocketTransport(AsyncConsumer):
     """Text frames for JSON, binary frames for MessagePack; with or without negotiate."""
@@ -62,7 +65,7 @@ class WebSocketTransport(AsyncConsumer):
             elif kind == "websocket.connect":
                 await self.connect()
             elif kind == "websocket.disconnect":
-                await self.disconnect()
+                await self.disconnect(message.get("code"))
                 return
             else:
                 logger.warning("ignored an ASGI event of unknown type %r", kind)
@@ -83,15 +86,20 @@ class WebSocketTransport(AsyncConsumer):
         await opened.start()
 
     async def receive(self, message: dict) -> None:
-        if self.connection is not None:
+        # A resumed connection has another transport now: this one is stale.
+        if self.connection is not None and self.connection.transport is self:
             data = message.get("bytes")
             if data is None:
                 data = (message.get("text") or "").encode()
             await self.connection.feed(data)
 
-    async def disconnect(self) -> None:
-        if self.connection is not None:
-            await self.connection.closed()
+    async def disconnect(self, code: int | None = None) -> None:
+        connection = self.connection
+        if connection is not None and connection.transport is self:
+            if code == GOING_AWAY:
+                # A page being left: it cannot resume, so no reconnect window.
+                connection.ended_because("client_closed")
+            await connection.closed()
         await aclose_old_connections()
 
     async def write(self, frame: bytes | str, binary: bool) -> None:

@@ -2,7 +2,7 @@
 
 from config.asgi import django_application
 from config.routing import HUBS, build_application
-from tests.realtime.hubs import AudienceHub, EchoHub, ResultHub, SecureHub
+from tests.realtime.hubs import AudienceHub, EchoHub, ResultHub, ResumeHub, SecureHub
 
 TEST_HUBS = {
     **HUBS,
@@ -10,6 +10,7 @@ TEST_HUBS = {
     "hubs/secure": SecureHub,
     "hubs/audience": AudienceHub,
     "hubs/results": ResultHub,
+    "hubs/resume": ResumeHub,
 }
 
 application = build_application(TEST_HUBS, django_application)

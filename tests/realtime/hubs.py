@@ -1,6 +1,7 @@
 """Test-only hubs that exercise every part of the realtime layer."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -10,8 +11,11 @@ from realtime import (
     ClientResultTimeout,
     Hub,
     HubException,
+    hub_context,
     hub_method,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class EchoHub(Hub):
@@ -184,3 +188,41 @@ class AskOnConnectHub(Hub):
 
     async def on_connected(self) -> None:
         await self.clients.caller.invoke(ASK, "too early")
+
+
+class ResumeHub(Hub):
+    """Stateful reconnect: numbered events to one connection, tallies from it.
+
+    Logs its lifecycle hooks (as warnings: the live servers show those from
+    any logger), so a test can count them in the server log.
+    """
+
+    client_events = frozenset({"Number", "Tallied"})
+    #: The running number senders of this process (kept from the collector).
+    senders: ClassVar[set[asyncio.Task]] = set()
+
+    async def on_connected(self) -> None:
+        logger.warning("resumehub on_connected %s", self.connection_id)
+
+    async def on_disconnected(self, exception: Exception | None) -> None:
+        logger.warning("resumehub on_disconnected %s", self.connection_id)
+
+    async def numbers(self, count: int, delay_ms: int) -> None:
+        """Send Number 1..count to this connection's own group, from the server side."""
+        group = f"numbers:{self.connection_id}"
+        await self.groups.add(group)
+        task = asyncio.get_running_loop().create_task(send_numbers(group, count, delay_ms))
+        self.senders.add(task)
+        task.add_done_callback(self.senders.discard)
+
+    async def tally(self, number: int) -> int:
+        await self.clients.caller.send("Tallied", number)
+        return number
+
+
+async def send_numbers(group: str, count: int, delay_ms: int) -> None:
+    """Send the numbers through the channel layer, as any server-side code would."""
+    audience = hub_context(ResumeHub).group(group)
+    for number in range(1, count + 1):
+        await audience.asend("Number", number)
+        await asyncio.sleep(delay_ms / 1000)

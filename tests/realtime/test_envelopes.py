@@ -7,8 +7,12 @@ from realtime.lifetime.envelopes import (
     ClientResult,
     CloseConnection,
     DiscardUsers,
+    Forwarded,
+    HandedOver,
     Inbound,
     InvokeClient,
+    ParkNow,
+    Resumed,
     Revoke,
     ToConnections,
     ToGroups,
@@ -23,6 +27,13 @@ FRAMES = {"json": b'{"type":1}\x1e', "messagepack": b"\x05\x95\x01"}
     [
         ToGroups(["orders.order-42.3fa9c1d2"], FRAMES, ["c1"], 1.5),
         ToConnections(["c1", "c2"], FRAMES, None),
+        ToGroups(["g"], FRAMES, [], 1.5, "a1b2c3d4e5f60718"),
+        ToConnections(["c1"], FRAMES, 1.5, "a1b2c3d4e5f60718"),
+        ParkNow("c1"),
+        Resumed("c1", "realtime.abc!def"),
+        Forwarded("c1", b'{"type":1}\x1e', "a1b2c3d4e5f60718"),
+        Forwarded("c1", b"\x05\x95\x01", ""),
+        HandedOver("c1"),
         Inbound("c1", b"{}\x1e"),
         CloseConnection("c1"),
         DiscardUsers("orders.topic.abc", ["7", "8"]),
@@ -44,6 +55,8 @@ def test_a_broadcast_crosses_redis_with_one_letter_keys():
     message = ToGroups(["g"], FRAMES, [], 2.0).to_message()
 
     assert message == {"type": "rt.groups", "gs": ["g"], "f": FRAMES, "x": [], "t": 2.0}
+    with_id = ToGroups(["g"], FRAMES, [], 2.0, "a1b2").to_message()
+    assert with_id == {**message, "i": "a1b2"}
 
 
 def test_a_message_of_an_unknown_type_is_refused_by_name():

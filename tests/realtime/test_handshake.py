@@ -120,7 +120,7 @@ def test_protocols_declare_their_transfer_format():
     [
         ("xyz", 1, "The protocol 'xyz' is not supported."),
         ("JSON", 1, "The protocol 'JSON' is not supported."),
-        ("json", 2, "The server does not support version 2 of the 'json' protocol."),
+        ("json", 3, "The server does not support version 3 of the 'json' protocol."),
         ("messagepack", 0, "The server does not support version 0 of the 'messagepack' protocol."),
     ],
 )
