@@ -23,7 +23,8 @@ from realtime.store import key, registry_key, secret
 SAVED, CLAIMED, UNKNOWN, LOST = "saved", "claimed", "unknown", "lost"
 
 
-def _keys(token: str) -> tuple[str, str]:
+def state_keys(token: str) -> tuple[str, str]:
+    """The state hash and the frames list of a parked connection."""
     digest = secret(token)
     return key("parked", digest), key("parked", digest, "frames")
 
@@ -111,7 +112,7 @@ async def save(
               json.dumps(counters)]  # fmt: skip
     fields = [v for pair in zip(_FIELDS, values, strict=True) for v in pair]
     result = await client().eval(
-        _SAVE, 2, *_keys(token),
+        _SAVE, 2, *state_keys(token),
         owner, park, int(ttl) + 1, int(resumable), len(_FIELDS), *fields, *snapshot.frames,
     )  # fmt: skip
     if int(result[0]) == 1:
@@ -150,7 +151,7 @@ async def claim(
     bound; the state is deleted and the client must start afresh.
     """
     result = await client().eval(
-        _CLAIM, 4, *_keys(token), registry_key(token), key("cid", connection_id),
+        _CLAIM, 4, *state_keys(token), registry_key(token), key("cid", connection_id),
         claimer, transport, int(ttl) + 1,
     )  # fmt: skip
     outcome = int(result[0])
@@ -189,7 +190,7 @@ async def expire(token: str, *, owner: str, park: str) -> tuple[str, str]:
     Return (UNKNOWN, "") when it ended here (or was never saved), or
     (CLAIMED, holder).
     """
-    result = await client().eval(_EXPIRE, 2, *_keys(token), owner, park)
+    result = await client().eval(_EXPIRE, 2, *state_keys(token), owner, park)
     if int(result[0]) == 1:
         return CLAIMED, result[1].decode()
     return UNKNOWN, ""

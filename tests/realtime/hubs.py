@@ -219,6 +219,9 @@ class ResumeHub(Hub):
         await self.clients.caller.send("Tallied", number)
         return number
 
+    async def echo(self, value: str) -> str:
+        return value
+
 
 async def send_numbers(group: str, count: int, delay_ms: int) -> None:
     """Send the numbers through the channel layer, as any server-side code would."""
