@@ -18,11 +18,21 @@ from urllib.parse import urlencode
 
 from bench import payloads
 from bench.wsclient import WebSocketClient, connect, http_post
+from realtime.protocol import (
+    Ack,
+    Completion,
+    Invocation,
+    MessagePackHubProtocol,
+    Ping,
+    ProtocolError,
+)
 from realtime.protocol import Close as CloseMessage
-from realtime.protocol import Completion, Invocation, MessagePackHubProtocol, Ping, ProtocolError
 
 SIGNALR, RAW, SOCKETIO = "signalr", "raw", "socketio"
 RS = b"\x1e"
+#: A stateful client acknowledges every this many tracked messages (the
+#: official ones: a second after the first unacknowledged one).
+ACK_EVERY = 64
 _MSGPACK = MessagePackHubProtocol()
 
 
@@ -40,6 +50,9 @@ class ClientSpec:
     join_topic: str = ""  # SignalR: SubscribeToTopic(join_topic) after connecting
     subscribe_order: int = 0  # SignalR: SubscribeToOrder(id) after connecting
     rpc_target: str = "Echo"
+    #: SignalR: negotiate stateful reconnect and acknowledge what arrives, as
+    #: the official clients' ``withStatefulReconnect()`` does.
+    stateful: bool = False
 
 
 class Recorder(Protocol):
@@ -138,19 +151,24 @@ class SignalRSession(Session):
     async def open(self) -> None:
         spec = self.spec
         query, headers = self._auth()
+        asked = {"useStatefulReconnect": "true"} if spec.stateful else {}
+        self._tracked = self._acked = 0
         status, body = await http_post(
             spec.host,
             spec.port,
-            f"{spec.path}/negotiate?{urlencode({'negotiateVersion': 1, **query})}",
+            f"{spec.path}/negotiate?{urlencode({'negotiateVersion': 1, **query, **asked})}",
             headers=headers,
         )
+        if spec.stateful and body.get("useStatefulReconnect") is not True:
+            raise SessionError("stateful reconnect was not offered")
         if status != 200 or "connectionToken" not in body:
             raise SessionError(f"negotiate answered {status}")
         self._handshaken = False
         await self._connect(
             f"{spec.path}?{urlencode({'id': body['connectionToken'], **query})}", headers
         )
-        handshake = json.dumps({"protocol": spec.protocol, "version": 1}).encode() + RS
+        version = 2 if spec.stateful else 1
+        handshake = json.dumps({"protocol": spec.protocol, "version": version}).encode() + RS
         ready_key = f"event:{spec.ready_target}" if spec.ready_target else "handshake"
         waiter = self._expect(ready_key)
         handshake_waiter = self._expect("handshake") if spec.ready_target else waiter
@@ -218,11 +236,14 @@ class SignalRSession(Session):
                 return
             for message in messages:
                 if isinstance(message, Invocation):
+                    self._tracked += 1
                     self._event(message.target, message.arguments)
                 elif isinstance(message, Completion):
+                    self._tracked += 1
                     self._resolve(message.invocation_id, message.result, message.error)
                 elif isinstance(message, CloseMessage):
                     self.recorder.dropped()
+            self._ack()
             return
         for record in data.split(RS):
             if not record:
@@ -230,11 +251,23 @@ class SignalRSession(Session):
             message = json.loads(record)
             kind = message.get("type")
             if kind == 1:
+                self._tracked += 1
                 self._event(message["target"], message.get("arguments", ()))
             elif kind == 3:
+                self._tracked += 1
                 self._resolve(message["invocationId"], message.get("result"), message.get("error"))
             elif kind == 7:
                 self.recorder.dropped()
+        self._ack()
+
+    def _ack(self) -> None:
+        if not self.spec.stateful or self._tracked - self._acked < ACK_EVERY:
+            return
+        self._acked = self._tracked
+        if self.spec.protocol == "messagepack":
+            self.ws.send(_MSGPACK.encode(Ack(self._acked)), text=False)
+        else:
+            self.ws.send(b'{"type":8,"sequenceId":%d}' % self._acked + RS, text=True)
 
     def _event(self, target: str, arguments: Any) -> None:
         if target == payloads.EVENT:

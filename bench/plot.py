@@ -11,6 +11,7 @@ COLORS = {
     "ours-uvicorn": "tab:cyan",
     "ours-daphne-msgpack": "navy",
     "ours-daphne-nometrics": "tab:gray",
+    "ours-daphne-stateful": "tab:olive",
     "raw-websockets": "tab:orange",
     "socketio": "tab:green",
     "channels-core": "tab:red",

@@ -12,9 +12,11 @@ from bench.plot import plot
 
 OURS = (
     "ours-daphne", "ours-daphne-baseline", "ours-uvicorn", "ours-daphne-msgpack",
-    "ours-daphne-nometrics",
+    "ours-daphne-nometrics", "ours-daphne-stateful",
 )  # fmt: skip
 TARGET_SIZES = (5000, 10000)
+#: The variant whose clients negotiate stateful reconnect (compared with ours-daphne).
+STATEFUL = "ours-daphne-stateful"
 
 
 def write_json(results: dict, path: Path) -> None:
@@ -224,6 +226,14 @@ def targets(results: dict) -> list[dict]:
                 )
             ok = None if math.isnan(mine) else mine >= 15000
             add(f"back to back at N={size}: >= 15,000 msg/s{scale_note}", mine, ok, _num(mine))
+            if name == STATEFUL:  # at most 15 % slower than without stateful reconnect
+                ratio = _ratio(mine, _throughput(by_name.get("ours-daphne"), size))
+                add(
+                    f"back to back at N={size}: >= 0.85x ours-daphne{scale_note}",
+                    ratio,
+                    None if math.isnan(ratio) else ratio >= 0.85,
+                    _times(ratio),
+                )
         delivered = expected = dropped = 0
         for f in (ours.get("fanout") or {}).values():
             for mode in ("spaced", "burst"):

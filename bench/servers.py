@@ -58,6 +58,8 @@ class Contender:
     ws: str = "websockets"
     #: The checkout whose code the server and trigger run (default: this one).
     root: Path = ROOT
+    #: Clients negotiate stateful reconnect (and acknowledge what they get).
+    stateful: bool = False
 
     @property
     def ours(self) -> bool:
@@ -74,6 +76,7 @@ class Contender:
                 auth=auth,
                 ready_target="UnreadCountUpdated",
                 join_topic="bench",
+                stateful=self.stateful,
             )
         return ClientSpec(self.dialect, port, self.path)
 
@@ -115,6 +118,15 @@ CONTENDERS: dict[str, Contender] = {
             "ours (daphne, MessagePack)",
             server="daphne",
             protocol="messagepack",
+            fanout_only=True,
+            max_clients=5000,
+            **_OURS,
+        ),
+        Contender(
+            "ours-daphne-stateful",
+            "ours (daphne, stateful reconnect)",
+            server="daphne",
+            stateful=True,
             fanout_only=True,
             max_clients=5000,
             **_OURS,

@@ -12,10 +12,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import threading
 import time
+from typing import Any
 
 #: Bytes read per chunk while piping.
 CHUNK = 65536
+#: How a server's answer to a WebSocket upgrade starts.
+SWITCHED = b"HTTP/1.1 101"
+#: The header of a request for one (lowercased).
+UPGRADE = b"upgrade: websocket"
 
 
 def _reset_on_close(writer: asyncio.StreamWriter) -> None:
@@ -33,7 +39,8 @@ class CuttableProxy:
         self.cuts = 0
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._opened: dict[tuple[asyncio.StreamWriter, asyncio.StreamWriter], float] = {}
+        self._upgraded: dict[tuple[asyncio.StreamWriter, asyncio.StreamWriter], float] = {}
+        self._websockets: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task] = set()
 
     async def __aenter__(self) -> CuttableProxy:
@@ -49,9 +56,12 @@ class CuttableProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def settled(self, age: float) -> bool:
-        """Whether connections are open and each has been for `age` seconds."""
+        """Whether a WebSocket is open and each one asked for was upgraded (the
+        server's 101 passed) at least `age` seconds ago (idle HTTP keep-alive
+        connections do not count)."""
         now = time.monotonic()
-        return bool(self._pairs) and all(now - self._opened[p] >= age for p in self._pairs)
+        upgraded = [self._upgraded.get(p) for p in self._pairs if p in self._websockets]
+        return bool(upgraded) and all(t is not None and now - t >= age for t in upgraded)
 
     def cut(self) -> int:
         """Reset every connection through the proxy; return how many."""
@@ -72,7 +82,6 @@ class CuttableProxy:
             return
         pair = (writer, up_writer)
         self._pairs.add(pair)
-        self._opened[pair] = time.monotonic()
         for source, sink in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.get_running_loop().create_task(self._pipe(source, sink, pair))
             self._tasks.add(task)
@@ -86,6 +95,10 @@ class CuttableProxy:
     ) -> None:
         try:
             while data := await source.read(CHUNK):
+                if sink is pair[0] and pair not in self._upgraded and data.startswith(SWITCHED):
+                    self._upgraded[pair] = time.monotonic()
+                elif sink is pair[1] and UPGRADE in data[:4096].lower():
+                    self._websockets.add(pair)
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
@@ -97,3 +110,52 @@ class CuttableProxy:
         # An orderly end (e.g. an HTTP request that is done): pass it on.
         self._pairs.discard(pair)
         sink.close()
+
+
+class ProxyThread:
+    """A CuttableProxy on an event loop of its own thread, for synchronous tests.
+
+    Playwright's sync API runs a loop in the test's thread, so the proxy
+    cannot share it.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.proxy = CuttableProxy(target)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def _call(self, coroutine: Any, timeout: float = 10) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def __enter__(self) -> ProxyThread:
+        self._thread.start()
+        self._call(self.proxy.__aenter__())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._call(self.proxy.__aexit__(None, None, None))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    @property
+    def cuts(self) -> int:
+        return self.proxy.cuts
+
+    def settled(self, age: float) -> bool:
+        async def check() -> bool:
+            return self.proxy.settled(age)
+
+        return self._call(check())
+
+    def cut(self) -> int:
+        async def cut() -> int:
+            return self.proxy.cut()
+
+        return self._call(cut())

@@ -12,6 +12,12 @@
  * forgets group memberships with the old connection, so widgets re-subscribe
  * and catch up there.
  *
+ * On WebSockets the connection is stateful (`withStatefulReconnect()`): a
+ * dropped socket is resumed by the client itself within the server's
+ * reconnect window (30 s by default), and what was sent meanwhile arrives
+ * then, in order; the widgets notice nothing. A longer outage ends the
+ * connection, and what follows applies.
+ *
  * A hub never gives up. After a lost connection it retries at once, then
  * after 2, 5 and 10 s, then every 8 to 10 s (jittered, so that a restarted
  * server is not met by every page at the same instant). It retries at once
@@ -129,6 +135,9 @@
       }
       this.connection = new signalR.HubConnectionBuilder()
         .withUrl(url, options)
+        // A dropped WebSocket resumes within the server's reconnect window,
+        // on any instance, with nothing lost: no onclose, no catch-up.
+        .withStatefulReconnect()
         .configureLogging(new TransportSpy(this, signalR.LogLevel.Warning))
         .build();
 
