@@ -5,7 +5,7 @@ busy machine hits both alike.
 The end-to-end comparison is the ``ours-daphne-stateful`` contender of
 ``python -m bench run`` (delivered msg/s at N); on a shared machine its
 noise is larger than the difference. This isolates what stateful reconnect
-adds per recipient: `Backplane.fan_out` (the real loop, pre-encoded frames
+adds per recipient: `LocalTables.fan_out` (the real loop, pre-encoded frames
 and all) writes to N connections whose transport takes a frame and returns
 at once, as daphne's frame writer does when the socket keeps up.
 """
@@ -30,6 +30,7 @@ class _Writer:
 
     name = "WebSockets"
     text_only = False
+    send_event = None
 
     def write_frame(self, frame: bytes) -> int:
         return 0
@@ -40,21 +41,25 @@ class _Writer:
 
 async def measure(size: int, rounds: int) -> dict[str, list[float]]:
     """Return µs of CPU per recipient of each broadcast, per variant."""
-    from realtime.backplane import Backplane  # after django.setup()
-    from realtime.connection import OPEN, Connection
-    from realtime.context import encode_frames
+    from realtime.connection import OPEN  # after django.setup()
+    from realtime.lifetime.local import LocalTables
+    from realtime.lifetime.publish import encode_frames
     from realtime.protocol import PROTOCOLS
+    from realtime.resumable import ResumableConnection
     from realtime.stateful import MessageBuffer
     from tests.realtime.hubs import EchoHub
 
-    backplane = Backplane()
+    async def no_redis(group: str) -> None:
+        """The tables' group callbacks: nothing to register here."""
+
+    tables = LocalTables(group_started=no_redis, group_emptied=lambda group: None)
 
     def connections(stateful: bool) -> set:
         made = set()
         for i in range(size):
-            connection = Connection(
+            connection = ResumableConnection(
                 hub_class=EchoHub, user=None, user_id="", connection_id=f"c{i}",
-                token=f"t{i}", transport=_Writer(), backplane=backplane,
+                token=f"t{i}", transport=_Writer(), backplane=None,
             )  # fmt: skip
             connection.state, connection.protocol = OPEN, PROTOCOLS["json"]
             if stateful:
@@ -64,13 +69,12 @@ async def measure(size: int, rounds: int) -> dict[str, list[float]]:
 
     variants = {"without": connections(False), "with": connections(True)}
     frames = encode_frames("ReceiveNotification", [{"seq": 1, "title": "x" * 150}])
-    message = {"type": "rt.groups", "t": time.time(), "i": "bench"}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(rounds):
         order = list(variants) if round_ % 2 else list(variants)[::-1]
         for name in order:
             began = time.process_time()
-            await backplane.fan_out(variants[name], frames, set(), message)
+            await tables.fan_out(variants[name], frames, set(), time.time(), "bench")
             cpu[name].append((time.process_time() - began) / size * 1e6)
         for connection in variants["with"]:  # the clients acknowledge
             connection.stateful.ack(connection.stateful.sent)
