@@ -121,7 +121,9 @@ async def save(
 
 
 # KEYS: state hash, frames list, registry entry, connection id key.
-# ARGV: the claimer, its transport, the registry TTL.
+# ARGV: the claimer, its transport, the registry TTL, the group key prefix.
+# The claimer joins the connection's groups in the same step: from the claim
+# on, a broadcast reaches it even if the old owner leaves the groups at once.
 _CLAIM = """
 local state = redis.call('HGETALL', KEYS[1])
 if #state == 0 then return {0} end
@@ -132,6 +134,9 @@ if redis.call('HGET', KEYS[1], 'ok') ~= '1' then
   return {3}
 end
 redis.call('HSET', KEYS[1], 'claimed', ARGV[1])
+for _, group in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'groups'))) do
+  redis.call('SADD', ARGV[4] .. group, ARGV[1])
+end
 local frames = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[3], 'owner', ARGV[1], 'transport', ARGV[2])
@@ -152,7 +157,7 @@ async def claim(
     """
     result = await client().eval(
         _CLAIM, 4, *state_keys(token), registry_key(token), key("cid", connection_id),
-        claimer, transport, int(ttl) + 1,
+        claimer, transport, int(ttl) + 1, key("group", ""),
     )  # fmt: skip
     outcome = int(result[0])
     if outcome == 3:

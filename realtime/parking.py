@@ -169,6 +169,7 @@ async def hand_over(connection: Connection, claimer: str) -> None:
     parked.claimer = claimer
     backplane = connection.backplane
     connection_id = connection.connection_id
+    logger.debug("forwarding %d frames of %s", len(parked.unsaved), connection_id)
     for frame, message_id in parked.unsaved:
         forwarded = Forwarded(connection_id, frame, message_id)
         await backplane.layer.send(claimer, forwarded.to_message())
@@ -247,13 +248,13 @@ async def claim(
 async def finish_resume(connection: Connection) -> None:
     """Bring a claimed connection up on its new transport: Sequence, then the replay.
 
-    On a new owner, first take over the groups and wait (briefly) for the
-    old owner's handover, holding what arrives directly meanwhile.
+    On a new owner, first wait (briefly) for the old owner's handover,
+    holding what arrives directly meanwhile.
     """
     handover = connection.handover
     backplane = connection.backplane
     if handover is not None:
-        await store.add_to_groups(list(connection.joined), backplane.channel)
+        # The claim joined this process to the groups already (parked_store).
         resumed = Resumed(connection.connection_id, backplane.channel)
         await backplane.layer.send(handover.old_owner, resumed.to_message())
         if await store.is_alive(handover.old_owner):
@@ -262,12 +263,17 @@ async def finish_resume(connection: Connection) -> None:
             except TimeoutError:
                 logger.warning("no handover of %s from its old owner", connection.connection_id)
         connection.handover = None
-        for frame, message_id in handover.held:
-            if message_id not in handover.seen:
-                connection.stateful.record(frame)
+        kept = [frame for frame, message_id in handover.held if message_id not in handover.seen]
+        for frame in kept:
+            connection.stateful.record(frame)
+        logger.debug(
+            "handover of %s: %d frames held, %d of them new",
+            connection.connection_id, len(handover.held), len(kept),
+        )  # fmt: skip
     buffer = connection.stateful
     buffer.awaiting_sequence = True
     first, _ = buffer.replay()
+    logger.debug("replaying %s from %d to %d", connection.connection_id, first, buffer.sent)
     binary = _binary(connection)
     await connection.transport.write(connection.protocol.encode(Sequence(first)), binary)
     # Frames recorded while these writes wait go out in the same loop.

@@ -110,6 +110,8 @@ def stream_in_page(page, port: int, protocol: str, seed: int) -> dict:
 def assert_exactly_once(result: dict) -> None:
     assert result["cuts"] == CUTS
     assert result["closed"] is None, result["closed"]
+    missing = sorted(set(range(1, COUNT + 1)) - set(result["numbers"]))
+    assert result["incomplete"] is None, f"missing {missing[:50]}"
     assert result["numbers"] == list(range(1, COUNT + 1))
     assert result["results"] == list(range(1, TALLIES + 1))
     assert result["tallied"] == list(range(1, TALLIES + 1))

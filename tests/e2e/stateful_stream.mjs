@@ -66,9 +66,14 @@ export async function streamNumbers(signalR, msgpack, options, progress) {
     results.push(await bounded(connection.invoke("Tally", i), `Tally ${i}`, options.waitMs));
     await sleep(options.tallyEveryMs);
   }
-  await bounded(complete, `${options.count} numbers`, options.waitMs);
+  let incomplete = null; // reported with what did arrive
+  try {
+    await bounded(complete, `${options.count} numbers`, options.waitMs);
+  } catch (error) {
+    incomplete = String(error);
+  }
   await sleep(200); // a late duplicate would arrive now
   stopping = true;
   await connection.stop();
-  return { id, stateful, numbers, tallied, results, closed };
+  return { id, stateful, numbers, tallied, results, closed, incomplete };
 }

@@ -134,3 +134,15 @@ async def test_keys_never_contain_the_token():
     keys = [k.decode() async for k in store.client().scan_iter(match="rt:parked:*")]
     assert keys
     assert not any(name in k for k in keys)
+
+
+async def test_the_claimer_joins_the_groups_in_the_claim_itself():
+    """From the claim on, broadcasts reach the claimer, however soon the old owner leaves."""
+    name = token()
+    groups = [f"g1-{name}", f"g2-{name}"]
+    await save(name, groups=groups)
+
+    await claim(name, "proc-b")
+
+    for group in groups:
+        assert await store.client().smembers(store.key("group", group)) == {b"proc-b"}
