@@ -66,7 +66,9 @@ class Park:
     saver: asyncio.Task | None = None
     #: One save at a time: a late write of an older state would lose frames.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Who claimed it (no more saves), and whether it was handed over.
     claimer: str = ""
+    handed: bool = False
 
 
 @dataclass(slots=True)
@@ -151,8 +153,10 @@ async def _save_locked(connection: Connection, parked: Park) -> None:
             logger.warning("could not save parked %s", connection.connection_id, exc_info=True)
             return
         if outcome == parked_store.CLAIMED:
-            if claimer != connection.backplane.channel:
-                await hand_over(connection, claimer)
+            # Kept here until the claimer's Resumed: what the channel layer
+            # queued for this process before the claim arrives first, and is
+            # held and forwarded rather than lost.
+            parked.claimer = parked.claimer or claimer
             return
         del parked.unsaved[:count]
 
@@ -164,8 +168,9 @@ async def hand_over(connection: Connection, claimer: str) -> None:
     the connection lives on there), and say so.
     """
     parked = connection.park
-    if parked is None or parked.claimer:
+    if parked is None or parked.handed:
         return
+    parked.handed = True
     parked.claimer = claimer
     backplane = connection.backplane
     connection_id = connection.connection_id
@@ -183,7 +188,7 @@ async def hand_over(connection: Connection, claimer: str) -> None:
 async def tick(connection: Connection, now: float) -> None:
     """End a parked connection whose window passed, unless it was resumed."""
     parked = connection.park
-    if parked.claimer or now < parked.deadline:
+    if parked.handed or now < parked.deadline:
         return
     await end(connection)
 
@@ -311,10 +316,13 @@ async def handle(backplane: Backplane, envelope: ResumeEnvelope) -> None:
         ):
             await save_now(connection)
     elif isinstance(envelope, Resumed):
-        if connection is not None and connection.park is not None:
-            await save_now(connection)  # refused as claimed: hands it over
-            if connection.park is not None and not connection.park.claimer:
-                await hand_over(connection, envelope.claimer)
+        parked = connection.park if connection is not None else None
+        if parked is not None:
+            if not parked.claimer:
+                await save_now(connection)  # refused: names the claimer
+            async with parked.lock:  # after any save in flight
+                if parked.claimer == envelope.claimer:
+                    await hand_over(connection, envelope.claimer)
         elif connection is None:
             await backplane.layer.send(envelope.claimer, HandedOver(connection_id).to_message())
     elif connection is None:

@@ -28,8 +28,9 @@ from realtime.transports.frames import (
 
 logger = logging.getLogger(__name__)
 
-#: The close code of a browser leaving the page (RFC 6455, section 7.4.1).
-GOING_AWAY = 1001
+#: Close codes of a client that closed its WebSocket on purpose (RFC 6455,
+#: section 7.4.1): stopped, or a browser leaving the page. It will not resume.
+CLOSED_ON_PURPOSE = (1000, 1001)
 
 
 class WebSocketTransport(AsyncConsumer):
@@ -96,8 +97,7 @@ class WebSocketTransport(AsyncConsumer):
     async def disconnect(self, code: int | None = None) -> None:
         connection = self.connection
         if connection is not None and connection.transport is self:
-            if code == GOING_AWAY:
-                # A page being left: it cannot resume, so no reconnect window.
+            if code in CLOSED_ON_PURPOSE:  # no reconnect window
                 connection.ended_because("client_closed")
             await connection.closed()
         await aclose_old_connections()

@@ -210,14 +210,15 @@ async def test_a_client_that_never_acks_past_the_bound_is_not_parked(stateful_li
         await resume(live, token)
 
 
-@pytest.mark.parametrize("ending", ["close message", "going away"])
+@pytest.mark.parametrize("ending", ["close message", 1000, 1001])
 async def test_an_ending_the_client_chose_is_not_parked(stateful_live, ending):
+    """A Close, or a WebSocket closed on purpose (stopped, page left), ends at once."""
     live = stateful_live
     _, connection_id, websocket, _ = await open_stateful(live)
     if ending == "close message":
         await websocket.send(record({"type": 7}))
         await websocket.wait_closed()
     else:
-        await websocket.close(code=1001)
+        await websocket.close(code=ending)
 
     assert await eventually(lambda: hooks(live, connection_id) == (1, 1), timeout=WINDOW / 2)
