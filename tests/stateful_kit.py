@@ -15,8 +15,9 @@ import json
 import random
 import time
 
-from tests.live import ROOT, NodeProcess
-from tests.tcp_proxy import CuttableProxy, ProxyThread
+from tests.support.node import NodeProcess
+from tests.support.processes import ROOT
+from tests.support.tcp_proxy import CuttableProxy, ProxyThread
 
 STATEFUL = ROOT / "tests" / "e2e" / "stateful.mjs"
 STREAM = ROOT / "tests" / "e2e" / "stateful_stream.mjs"

@@ -16,8 +16,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.wire import CUSTOMER, RS, Records, invocation, ws_url
-from tests.live import LiveStack, fetch_access_token, http_request
+from tests.e2e.wire import CUSTOMER, ws_url
+from tests.support.daphne import LiveStack
+from tests.support.http import fetch_access_token, http_request
+from tests.support.signalr import RS, Records, invocation
 
 pytestmark = pytest.mark.e2e
 
