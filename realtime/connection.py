@@ -77,8 +77,7 @@ class Connection:
         "user",
         "user_id",
     )
-    #: Stateful reconnect's message buffer, if any (see realtime/resumable.py).
-    stateful: Any = None
+    stateful: Any = None  # stateful reconnect's buffer, if any (realtime/resumable.py)
 
     def __init__(
         self,

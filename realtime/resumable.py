@@ -242,7 +242,7 @@ async def resume(
         local.joined = set(parked.groups)
         local.handover = parking.Handover(parked.owner, set(parked.message_ids))
         local.hub = hub_class(local)
-        backplane.adopt(local)
+        backplane.local.adopt(local)
     local.transport = transport
     local.identity, local.token_expires = identity, identity.expires
     local.state = parking.RESUMING

@@ -38,6 +38,17 @@ class LocalTables:
         self.connections[connection.connection_id] = connection
         metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
 
+    def adopt(self, connection: Connection) -> None:
+        """Take in a connection resumed from another process, with its groups.
+
+        Synchronous, so no message for it is handled before it is in the
+        tables; the claim registered this process for the groups in Redis.
+        """
+        self.connections[connection.connection_id] = connection
+        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
+        for group in connection.joined:
+            self.groups.setdefault(group, set()).add(connection)
+
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
         if self.connections.pop(connection.connection_id, None) is not None:

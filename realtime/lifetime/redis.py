@@ -126,18 +126,6 @@ class RedisLifetimeManager:
         """Make a connection reachable by id in this process."""
         await self.local.attach(connection)
 
-    def adopt(self, connection: Connection) -> None:
-        """Take in a connection resumed from another process, with its groups.
-
-        Synchronous, so no message for it is handled before it is in the
-        tables; the Redis group entries follow (`parking.finish_resume`).
-        """
-        local = self.local
-        local.connections[connection.connection_id] = connection
-        metrics.connection_opened(connection.hub_class.namespace, connection.transport.name)
-        for group in connection.joined:
-            local.groups.setdefault(group, set()).add(connection)
-
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
         await self.local.detach(connection)
