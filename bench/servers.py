@@ -58,8 +58,7 @@ class Contender:
     ws: str = "websockets"
     #: The checkout whose code the server and trigger run (default: this one).
     root: Path = ROOT
-    #: Clients negotiate stateful reconnect (and acknowledge what they get).
-    stateful: bool = False
+    stateful: bool = False  # clients negotiate stateful reconnect, and acknowledge
 
     @property
     def ours(self) -> bool:
