@@ -27,8 +27,8 @@ from tests.restart_kit import (
     tally,
     two_instances,
 )
-from tests.scaleout.conftest import PASSWORD
 from tests.sentinel_kit import SentinelGroup
+from tests.support.cluster import PASSWORD
 from tests.support.daphne import LiveStack
 from tests.support.processes import ROOT
 
