@@ -58,12 +58,6 @@ class NotificationHub(AuthenticatedHub):
 
     async def subscribe_to_topic(self, topic: str) -> None:
         """Join a topic the caller may see (the topic's access rule decides)."""
-        if topic_group(topic) in self.groups:
-            # Pages re-subscribe on every reconnect. This connection joined the
-            # group through the same rule (on_connected, or an earlier call),
-            # and leaving the topic or an audience change takes it out again:
-            # nothing to read.
-            return
         subscribed = await database_sync_to_async(services.subscribe)(user=self.user, slug=topic)
         if not subscribed:
             raise HubException("Not authorized for this topic")
