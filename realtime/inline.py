@@ -68,44 +68,43 @@ def _detach(coroutine: Coroutine, suspended: Any) -> asyncio.Task:
     return task
 
 
-def _inline(coroutine: Coroutine) -> Generator:
-    # Returns the task the coroutine went on in when released, else None.
-    call = _Call()
-    sent: Any = None
-    thrown: BaseException | None = None
+def _inline(coroutine: Coroutine, call: _Call, suspended: Any) -> Generator:
+    # Drives the coroutine from its first suspension on; returns the task it
+    # went on in when released, else None.
     while True:
-        try:
-            suspended = _step(coroutine, call, sent, thrown)
-        except StopIteration:
-            return None
-        sent, thrown = None, None
         if call.released:
             return _detach(coroutine, suspended)
+        sent: Any = None
+        thrown: BaseException | None = None
         if suspended is None:  # a bare yield (asyncio.sleep(0))
             try:
                 yield None
             except BaseException as exc:
                 thrown = exc
-            continue
-        stand_in = call.stand_in = asyncio.get_running_loop().create_future()
-        wake = _wake(stand_in)
-        suspended.add_done_callback(wake)
-        stand_in._asyncio_future_blocking = True
+        else:
+            stand_in = call.stand_in = asyncio.get_running_loop().create_future()
+            wake = _wake(stand_in)
+            suspended.add_done_callback(wake)
+            stand_in._asyncio_future_blocking = True
+            try:
+                yield stand_in
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # the reader is cancelled: so is what it waited for
+                suspended.remove_done_callback(wake)
+                suspended.cancel()
+                thrown = exc
+            else:
+                if not suspended.done():  # released while waiting
+                    suspended.remove_done_callback(wake)
+                    return _detach(coroutine, suspended)
+            finally:
+                call.stand_in = None
         try:
-            yield stand_in
-        except GeneratorExit:
-            coroutine.close()
-            raise
-        except BaseException as exc:  # the reader is cancelled: so is what it waited for
-            suspended.remove_done_callback(wake)
-            suspended.cancel()
-            thrown = exc
-            continue
-        finally:
-            call.stand_in = None
-        if not suspended.done():  # released while waiting
-            suspended.remove_done_callback(wake)
-            return _detach(coroutine, suspended)
+            suspended = _step(coroutine, call, sent, thrown)
+        except StopIteration:
+            return None
 
 
 class _Resumed(collections.abc.Coroutine):
@@ -159,4 +158,9 @@ def _finished(task: asyncio.Task) -> None:
 
 async def run(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task | None:
     """Run `coroutine` here; return its task if it was released to one."""
-    return await _Awaitable(_inline(coroutine))
+    call = _Call()
+    try:
+        suspended = _step(coroutine, call, None, None)
+    except StopIteration:  # most calls finish without suspending: no driver
+        return None
+    return await _Awaitable(_inline(coroutine, call, suspended))

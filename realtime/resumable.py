@@ -112,7 +112,7 @@ class ResumableConnection(Connection):
         if self.stateful is not None and isinstance(message, TRACKED):
             await self.write_tracked(self.protocol.encode(message))
         else:
-            await super().send(message)
+            await self.write(self.protocol.encode(message))
 
     async def write_tracked(self, frame: bytes, message_id: str = "") -> None:
         """Send a tracked frame of a stateful connection: numbered and kept until acked.
