@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from notifications import events, payloads
@@ -184,15 +185,22 @@ def subscribe(*, user: Any, slug: str) -> bool:
     """Subscribe `user` to a topic they may see; False when refused.
 
     Pages re-subscribe on every (re)connect, so the common case is "already
-    subscribed": two reads, no write transaction. `add` is atomic and ignores
-    a row another request inserted meanwhile.
+    subscribed": one read (the access rule and the subscription together),
+    no write transaction. `add` is atomic and ignores a row another request
+    inserted meanwhile.
     """
-    topic = Topic.objects.subscribable_by(user).filter(slug=slug).first()
+    subscription = Topic.subscribers.through.objects.filter(topic=OuterRef("pk"), user=user.pk)
+    topic = (
+        Topic.objects.subscribable_by(user)
+        .filter(slug=slug)
+        .annotate(subscribed=Exists(subscription))
+        .first()
+    )
     if topic is None:
         # %.100r: the slug is the client's; repr escapes it, 100 bounds it.
         logger.info("user %s refused topic %.100r", user.pk, slug)
         return False
-    if not topic.subscribers.filter(pk=user.pk).exists():
+    if not topic.subscribed:
         topic.subscribers.add(user)
     return True
 

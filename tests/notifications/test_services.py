@@ -155,3 +155,21 @@ def test_mark_as_read_refuses_someone_elses_notification(customer, other_custome
     assert not services.mark_as_read(user=customer, notification_id=note.pk)
     note.refresh_from_db()
     assert note.read_at is None
+
+
+def test_subscribing_adds_the_row_once_and_a_resubscribe_is_one_read(
+    customer, staff, django_assert_num_queries
+):
+    topic = make_topic("deals")
+    make_topic("ops", audience=Topic.Audience.STAFF).subscribers.add(staff)
+
+    assert services.subscribe(user=customer, slug="deals")
+    assert list(topic.subscribers.all()) == [customer]
+    # Pages re-subscribe on every reconnect: the rule and the row in one query.
+    with django_assert_num_queries(1):
+        assert services.subscribe(user=customer, slug="deals")
+    assert topic.subscribers.count() == 1
+    # Another user's subscription to a topic is not the caller's.
+    assert not services.subscribe(user=customer, slug="ops")
+    assert services.subscribe(user=staff, slug="deals")
+    assert set(topic.subscribers.all()) == {customer, staff}
