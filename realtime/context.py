@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
-from asgiref.sync import async_to_sync
-
-from realtime import results
+from realtime import portal, results
 from realtime.groups import ALL, user_group
 from realtime.lifetime.manager import Sender
 from realtime.lifetime.publish import PUBLISHER, Audience, DeliveryError
@@ -52,7 +50,7 @@ class ClientProxy(AudienceProxy):
 
     def send(self, target: str, *arguments: Any) -> int:
         """Send a client event from sync code (views, signals, commands)."""
-        return async_to_sync(self.asend)(target, *arguments)
+        return portal.call(self.asend, target, *arguments)
 
 
 class SingleClientProxy(ClientProxy):
@@ -74,7 +72,7 @@ class SingleClientProxy(ClientProxy):
 
     def invoke(self, target: str, *arguments: Any, timeout: float | None = None) -> Any:
         """Invoke a client method and return its result, from sync code."""
-        return async_to_sync(self.ainvoke)(target, *arguments, timeout=timeout)
+        return portal.call(self.ainvoke, target, *arguments, timeout=timeout)
 
 
 P = TypeVar("P", bound=AudienceProxy)
@@ -162,7 +160,7 @@ class HubContext(Audiences[ClientProxy]):
         ``Groups.RemoveFromGroupAsync`` of ASP.NET Core, but by user.
         """
         remove = self._sender.remove_users_from_group
-        return async_to_sync(remove)(self.namespace, name, user_ids)
+        return portal.call(remove, self.namespace, name, user_ids)
 
 
 class HubClass(Protocol):

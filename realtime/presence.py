@@ -9,9 +9,7 @@ by themselves within PRESENCE_TTL without any cleanup job. Entries are
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-
-from realtime import conf, store
+from realtime import conf, portal, store
 
 
 async def add_connection(user_id: object, member: str) -> None:
@@ -41,4 +39,4 @@ async def online_users() -> list[str]:
 
 def online_users_sync() -> list[str]:
     """Return `online_users()` from sync code (views, the admin)."""
-    return async_to_sync(online_users)()
+    return portal.call(online_users)

@@ -32,7 +32,6 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
@@ -45,7 +44,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from redis.exceptions import RedisError
 
-from realtime import conf, handoff, store
+from realtime import conf, handoff, portal, store
 from realtime.auth import credential_stamp
 from realtime.lifetime.envelopes import Revoke
 
@@ -101,7 +100,7 @@ async def arevoke(user_id: str, *, reason: str, session_key: str | None = None) 
 
 def revoke(user_id: str, *, reason: str, session_key: str | None = None) -> int:
     """`arevoke` for sync code (signal receivers)."""
-    return async_to_sync(arevoke)(user_id, reason=reason, session_key=session_key)
+    return portal.call(arevoke, user_id, reason=reason, session_key=session_key)
 
 
 def _revoke_on_commit(user_id: str, *, reason: str, session_key: str | None = None) -> None:

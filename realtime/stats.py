@@ -18,11 +18,10 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from asgiref.sync import async_to_sync
 from prometheus_client import write_to_textfile
 from redis.exceptions import RedisError
 
-from realtime import conf, logformat, metrics, store
+from realtime import conf, logformat, metrics, portal, store
 from realtime.redis_pool import client
 
 logger = logging.getLogger(__name__)
@@ -156,7 +155,7 @@ def record_batch(
         "error": error,
     }
     try:
-        async_to_sync(_save_batch)(json.dumps(snapshot).encode())
+        portal.call(_save_batch, json.dumps(snapshot).encode())
     except (RedisError, OSError):
         logger.warning("could not publish run_notifier stats: Redis unavailable")
 
