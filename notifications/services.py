@@ -44,8 +44,13 @@ def send_to_users(
     type: str = Notification.Type.INFO,
     data: dict | None = None,
     topic: Topic | None = None,
+    publish: bool = True,
 ) -> list[Notification]:
-    """Persist one notification per user; publish each after commit."""
+    """Persist one notification per user; publish each after commit.
+
+    With `publish` False the caller publishes them (``publish_many``) when
+    it chooses; rows it never publishes stay pending for ``run_notifier``.
+    """
     rows = [
         Notification(
             recipient=user, title=title, message=message, type=type, data=data or {}, topic=topic
@@ -53,7 +58,8 @@ def send_to_users(
         for user in users
     ]
     created = Notification.objects.bulk_create(rows)
-    _schedule([n.pk for n in created])
+    if publish:
+        _schedule([n.pk for n in created])
     return created
 
 

@@ -9,6 +9,7 @@ signal (``queryset.update()``, a crash, Redis down) is still delivered, once.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -67,31 +68,34 @@ def save_order(order: Order, *, changed: list[str], actor: Any = None) -> Order:
 
 
 @transaction.atomic
-def _record(order_id: int) -> Order | None:
+def _record(order_id: int) -> tuple[Order | None, list[int]]:
     """Record the order's state as notified; notify the customer of a new status once.
 
     The notification is created through the notification service in this
-    transaction, so it is published when the state is recorded, and never
-    without it.
+    transaction, so it exists when the state is recorded, and never without
+    it. Return the order and the notifications to publish: the caller sends
+    them after the order's own events (the sweep sends any it does not).
     """
     order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
     if order is None or not order.has_unpublished_changes:
-        return order
+        return order, []
+    created = []
     if order.status_changed_since_notified and order.notified_status:
         status = order.get_status_display()
-        notifications.send_to_user(
-            order.customer,
+        created = notifications.send_to_users(
+            [order.customer],
             title=f"Order {order.number}: {status}",
             message=order.status_message or f"Your order {order.number} is now {status.lower()}.",
             type=Notification.Type.ORDER_UPDATE,
             data={"orderId": str(order.pk), "status": order.status},
+            publish=False,
         )
     order.notified_status = order.status
     order.notified_progress = order.progress
     order.notified_message = order.status_message
     order.publish_pending = True
     order.save(update_fields=[*sorted(PUBLISH_FIELDS - {"claimed_until"})])
-    return order
+    return order, [n.pk for n in created]
 
 
 def publish_order_change(order_id: int) -> bool:
@@ -100,9 +104,16 @@ def publish_order_change(order_id: int) -> bool:
     Return True when live events went out. On failure it logs and leaves the
     order pending for ``run_notifier``; it never raises into a view.
     """
-    order = _record(order_id)
-    if order is None or not order.publish_pending:
-        return False
+    order, created = _record(order_id)
+    published = order is not None and order.publish_pending and _publish(order_id)
+    if created:
+        # After the order's events: its page waits for those. (At once here;
+        # inside a caller's transaction, when that commits.)
+        transaction.on_commit(partial(notifications.publish_many, created), robust=True)
+    return published
+
+
+def _publish(order_id: int) -> bool:
     if not Order.objects.filter(pk=order_id, publish_pending=True).claim():
         return False
     order = Order.objects.get(pk=order_id)

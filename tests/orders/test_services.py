@@ -1,11 +1,16 @@
 """The one publish gate: saved order changes reach watchers and the customer once."""
 
+from unittest import mock
+
 import pytest
 from django.db import transaction
 
 from notifications.models import Notification
 from orders import services
 from orders.models import Order, OrderEvent
+from realtime import DeliveryError
+from realtime.context import ClientProxy
+from realtime.groups import user_group
 from realtime.testing import EventListener
 from tests.factories import make_order
 
@@ -86,3 +91,51 @@ def test_saving_only_publisher_fields_schedules_nothing(
     with django_capture_on_commit_callbacks() as callbacks:
         order.save(update_fields=["status_message"])
     assert len(callbacks) == 1
+
+
+def test_the_status_notification_waits_for_the_callers_commit(
+    customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.SHIPPED, publish_pending=True)
+    # Inside a transaction (as here, a test's): the order's events go out,
+    # the customer's notification is created and waits for the commit.
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.publish_order_change(order.pk)
+    note = Notification.objects.get(recipient=customer)
+    assert note.published_at is None
+    assert len(callbacks) == 1
+    with EventListener("notifications", [user_group(customer.pk)]) as events:
+        callbacks[0]()
+        assert [args[0]["id"] for args in events.wait_for("ReceiveNotification")] == [str(note.pk)]
+    note.refresh_from_db()
+    assert note.published_at is not None
+
+
+def test_an_order_event_that_fails_leaves_the_order_pending_and_still_notifies(
+    customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.SHIPPED, publish_pending=True)
+    fail_orders = mock.patch.object(
+        ClientProxy, "send", autospec=True, side_effect=_fail_order_groups
+    )
+    with fail_orders, django_capture_on_commit_callbacks(execute=True):
+        assert not services.publish_order_change(order.pk)
+    order.refresh_from_db()
+    assert order.publish_pending
+    assert Notification.objects.get(recipient=customer).published_at is not None
+    # The sweep delivers the order's events later, and notifies only once.
+    assert services.publish_pending() == 1
+    assert Notification.objects.filter(recipient=customer).count() == 1
+
+
+_real_send = ClientProxy.send
+
+
+def _fail_order_groups(proxy, target, *arguments):
+    if target.startswith("Order"):
+        raise DeliveryError("Redis is down")
+    return _real_send(proxy, target, *arguments)
