@@ -18,6 +18,7 @@ from notifications import services as notifications
 from notifications.models import Notification
 from orders import events, payloads
 from orders.models import Order, OrderEvent
+from outbox import take_lease
 from realtime import DeliveryError
 
 logger = logging.getLogger(__name__)
@@ -67,56 +68,77 @@ def save_order(order: Order, *, changed: list[str], actor: Any = None) -> Order:
     return order
 
 
+#: Rounds of one publish when the order keeps changing while its events go
+#: out; after that the newest state waits for the sweep.
+MAX_ROUNDS = 3
+
+_SENT, _CHANGED, _FAILED = "sent", "changed", "failed"
+
+
 @transaction.atomic
 def _record(order_id: int) -> tuple[Order | None, list[int]]:
-    """Record the order's state as notified; notify the customer of a new status once.
+    """Record the order's state as notified and lease it for the publish.
 
-    The notification is created through the notification service in this
-    transaction, so it exists when the state is recorded, and never without
-    it. Return the order and the notifications to publish: the caller sends
-    them after the order's own events (the sweep sends any it does not).
+    Return the order when this call won the lease and has events to send
+    (else None), and the notifications to publish: a new status notifies the
+    customer once, created here, so it exists when the state is recorded and
+    never without it. The caller sends them after the order's own events.
     """
     order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
-    if order is None or not order.has_unpublished_changes:
-        return order, []
-    created = []
-    if order.status_changed_since_notified and order.notified_status:
-        status = order.get_status_display()
-        created = notifications.send_to_users(
-            [order.customer],
-            title=f"Order {order.number}: {status}",
-            message=order.status_message or f"Your order {order.number} is now {status.lower()}.",
-            type=Notification.Type.ORDER_UPDATE,
-            data={"orderId": str(order.pk), "status": order.status},
-            publish=False,
-        )
-    order.notified_status = order.status
-    order.notified_progress = order.progress
-    order.notified_message = order.status_message
-    order.publish_pending = True
-    order.save(update_fields=[*sorted(PUBLISH_FIELDS - {"claimed_until"})])
-    return order, [n.pk for n in created]
+    if order is None:
+        return None, []
+    fields: list[str] = []
+    created: list[Notification] = []
+    if order.has_unpublished_changes:
+        if order.status_changed_since_notified and order.notified_status:
+            status = order.get_status_display()
+            created = notifications.send_to_users(
+                [order.customer],
+                title=f"Order {order.number}: {status}",
+                message=order.status_message
+                or f"Your order {order.number} is now {status.lower()}.",
+                type=Notification.Type.ORDER_UPDATE,
+                data={"orderId": str(order.pk), "status": order.status},
+                publish=False,
+            )
+        order.notified_status = order.status
+        order.notified_progress = order.progress
+        order.notified_message = order.status_message
+        order.publish_pending = True
+        fields = sorted(PUBLISH_FIELDS - {"claimed_until"})
+    won = order.publish_pending and take_lease(order)
+    if won:
+        fields.append("claimed_until")
+    if fields:
+        order.save(update_fields=fields)
+    return (order if won else None), [n.pk for n in created]
 
 
 def publish_order_change(order_id: int) -> bool:
     """Bring the order's watchers and customer up to date; safe to call any time.
 
     Return True when live events went out. On failure it logs and leaves the
-    order pending for ``run_notifier``; it never raises into a view.
+    order pending for ``run_notifier``; it never raises into a view. A state
+    recorded by another publisher while this one sent is sent next.
     """
-    order, created = _record(order_id)
-    published = order is not None and order.publish_pending and _publish(order_id)
-    if created:
-        # After the order's events: its page waits for those. (At once here;
-        # inside a caller's transaction, when that commits.)
-        transaction.on_commit(partial(notifications.publish_many, created), robust=True)
-    return published
+    sent = False
+    for _ in range(MAX_ROUNDS):
+        order, created = _record(order_id)
+        outcome = _send(order) if order is not None else None
+        if created:
+            # After the order's events: its page waits for those. (At once
+            # here; inside a caller's transaction, when that commits.)
+            transaction.on_commit(partial(notifications.publish_many, created), robust=True)
+        if outcome in (None, _FAILED):
+            return sent
+        sent = True
+        if outcome == _SENT:
+            return True
+    return sent
 
 
-def _publish(order_id: int) -> bool:
-    if not Order.objects.filter(pk=order_id, publish_pending=True).claim():
-        return False
-    order = Order.objects.get(pk=order_id)
+def _send(order: Order) -> str:
+    """Send the recorded state of a leased order, then end the lease."""
     group = events.clients().group(events.order_group(order.pk))
     try:
         group.send(events.ORDER_STATUS_UPDATED, *payloads.order_status(order))
@@ -125,11 +147,20 @@ def _publish(order_id: int) -> bool:
             group.send(events.ORDER_COMPLETED, str(order.pk))
     except DeliveryError as exc:
         # The cause is logged where it happened (realtime.context); one line here.
-        logger.warning("order %s stays pending: %s", order_id, exc)
-        Order.objects.filter(pk=order_id).release()
-        return False
-    Order.objects.filter(pk=order_id).release(publish_pending=False)
-    return True
+        logger.warning("order %s stays pending: %s", order.pk, exc)
+        Order.objects.filter(pk=order.pk).release()
+        return _FAILED
+    # Done only if nobody recorded a newer state meanwhile (it stays pending).
+    sent_state = Order.objects.filter(
+        pk=order.pk,
+        notified_status=order.notified_status,
+        notified_progress=order.notified_progress,
+        notified_message=order.notified_message,
+    )
+    if sent_state.release(publish_pending=False):
+        return _SENT
+    Order.objects.filter(pk=order.pk).release()
+    return _CHANGED
 
 
 def publish_pending(*, limit: int = 500) -> int:

@@ -6,6 +6,6 @@ a short lease, sent, then released. The claim lives here, below both apps
 it. Plain Django, no app: nothing to install.
 """
 
-from outbox.querysets import LEASE, ClaimQuerySet
+from outbox.querysets import LEASE, ClaimQuerySet, take_lease
 
-__all__ = ["LEASE", "ClaimQuerySet"]
+__all__ = ["LEASE", "ClaimQuerySet", "take_lease"]

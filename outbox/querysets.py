@@ -23,7 +23,8 @@ class ClaimQuerySet(models.QuerySet):
 
     ``claim()`` is one conditional UPDATE, so two publishers (two processes,
     or a view's on-commit callback and the worker) never both win a row, on
-    PostgreSQL and SQLite alike.
+    PostgreSQL and SQLite alike. A publisher that already holds the row's
+    lock (``select_for_update``) takes the lease with `take_lease` instead.
     """
 
     def claimable(self) -> ClaimQuerySet:
@@ -38,3 +39,16 @@ class ClaimQuerySet(models.QuerySet):
     def release(self, **fields: Any) -> int:
         """End the lease on these rows, setting `fields` in the same UPDATE."""
         return self.update(claimed_until=None, **fields)
+
+
+def take_lease(row: models.Model, *, lease: timedelta = LEASE) -> bool:
+    """Lease a row this transaction holds locked; return whether it was free.
+
+    Sets ``row.claimed_until``; the caller saves it with its other fields,
+    in the same transaction (one write instead of a claim of its own).
+    """
+    now = timezone.now()
+    if row.claimed_until is not None and row.claimed_until >= now:
+        return False
+    row.claimed_until = now + lease
+    return True

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from orders.models import Order
+from outbox import take_lease
 from tests.factories import make_notification, make_order
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,21 @@ def test_release_ends_the_lease_and_sets_fields_in_one_update(customer):
     note.refresh_from_db()
     assert (note.claimed_until, note.published_at) == (None, published_at)
     assert rows.claim() == 1
+
+
+def test_take_lease_agrees_with_claim_on_a_locked_row(customer):
+    order = make_order(customer)
+    rows = Order.objects.filter(pk=order.pk)
+    assert rows.claim() == 1
+    held = rows.select_for_update().get()
+    assert not take_lease(held)  # a claim holds it
+    rows.release()
+    free = rows.select_for_update().get()
+    assert take_lease(free)
+    free.save(update_fields=["claimed_until"])
+    assert rows.claim() == 0  # and now take_lease holds it
+    rows.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert take_lease(rows.get())
 
 
 WRITES = {"create", "bulk_create", "get_or_create", "update_or_create", "update", "delete"}

@@ -139,3 +139,31 @@ def _fail_order_groups(proxy, target, *arguments):
     if target.startswith("Order"):
         raise DeliveryError("Redis is down")
     return _real_send(proxy, target, *arguments)
+
+
+def test_a_change_committed_while_the_previous_one_is_sent_is_not_lost(
+    customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_status(order, status=Order.Status.PROCESSING)
+    late = {"done": False}
+
+    def change_meanwhile(proxy, target, *arguments):
+        # Another request commits SHIPPED while PROCESSING goes out; its own
+        # publish finds the order leased by this one.
+        if not late["done"]:
+            late["done"] = True
+            with django_capture_on_commit_callbacks(execute=True):
+                services.change_status(Order.objects.get(pk=order.pk), status=Order.Status.SHIPPED)
+        return _real_send(proxy, target, *arguments)
+
+    with EventListener("orders", [f"order:{order.pk}"]) as events:
+        Order.objects.filter(pk=order.pk).update(status_message="Packed", publish_pending=True)
+        with mock.patch.object(ClientProxy, "send", autospec=True, side_effect=change_meanwhile):
+            services.publish_order_change(order.pk)
+        services.publish_pending()  # the sweep, for whatever is still pending
+        statuses = [args[1] for args in events.wait_for("OrderStatusUpdated", count=2)]
+    assert statuses[-1] == "shipped"
+    assert not Order.objects.unpublished().filter(pk=order.pk).exists()
