@@ -10,13 +10,24 @@ Anything else is counted as "other", so a client cannot grow the series
 counters (``messages_dropped``, ``send_failures``...): each becomes the family
 ``realtime_<name>_total`` (counters) or ``realtime_<name>`` (gauges).
 With ``REALTIME["METRICS"]`` off, nothing is recorded.
+
+Under ``realtime.server --workers N`` every worker records into files of
+the directory in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode, which it chooses when imported; the supervisor makes the
+directory) and `exposition` merges them, so one scrape of any worker
+reports the machine: counters and histograms summed over every worker that
+ran since the supervisor started, gauges summed over the live ones
+(``livesum``). `totals` still reads this process alone, for its stats
+snapshot.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
+from functools import cache
 from typing import Any
 
 from prometheus_client import (
@@ -25,7 +36,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
+    generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from realtime import conf
 
@@ -34,6 +47,12 @@ OTHER = "other"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 #: Refusals kept in memory for the dashboard (published with the stats snapshot).
 RECENT_REFUSALS = 50
+#: The directory every worker of this machine writes its metrics to; empty
+#: for a single process. Read once, as prometheus_client reads it on import.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+#: Gauges of what a process holds: the machine's value is the sum over live
+#: workers, and a dead worker's share leaves with it (`mark_process_dead`).
+LIVE_SUM = "livesum"
 
 # A `_created` series per counter doubles the output for a timestamp that
 # Prometheus can infer from resets.
@@ -42,9 +61,10 @@ REGISTRY = CollectorRegistry()
 
 connections_open = Gauge(
     "realtime_connections_open",
-    "Connections open in this process.",
+    "Connections open (in every live worker under --workers N).",
     ["hub", "transport"],
     registry=REGISTRY,
+    multiprocess_mode=LIVE_SUM,
 )
 connects = Counter(
     "realtime_connects", "Connections that completed opening.", ["hub", "transport"],
@@ -99,12 +119,13 @@ redis_errors = Counter(
 )
 long_poll_buffers = Gauge(
     "realtime_long_poll_buffers",
-    "Long-polling connections of this process (each has a Redis buffer).",
+    "Long-polling connections open (each has a Redis buffer).",
     registry=REGISTRY,
+    multiprocess_mode=LIVE_SUM,
 )
-pending_rows = Gauge(
+pending_rows = Gauge(  # a fact about the database: the last batch's count stands
     "notifier_pending_rows", "Rows waiting for run_notifier after its last batch.", ["kind"],
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode="mostrecent",
 )  # fmt: skip
 batch_seconds = Histogram(
     "notifier_batch_duration_seconds", "Time of one run_notifier batch.",
@@ -141,8 +162,12 @@ def _plain_metric(name: str, kind: type[Counter] | type[Gauge]) -> Counter | Gau
         with _plain_lock:
             metric = _plain.get(name)
             if metric is None:
+                options = {"multiprocess_mode": LIVE_SUM} if kind is Gauge else {}
                 metric = kind(
-                    f"realtime_{name}", _HELP.get(name, name.replace("_", " ")), registry=REGISTRY
+                    f"realtime_{name}",
+                    _HELP.get(name, name.replace("_", " ")),
+                    registry=REGISTRY,
+                    **options,
                 )
                 _plain[name] = metric
     return metric
@@ -155,7 +180,7 @@ def increment(name: str, amount: int = 1) -> None:
 
 
 def set_gauge(name: str, value: float) -> None:
-    """Set a plain gauge to a current value."""
+    """Set a plain gauge to this process's current value (workers' values add up)."""
     if enabled():
         _plain_metric(name, Gauge).set(value)
 
@@ -283,10 +308,25 @@ def batch_failed() -> None:
 # Reading ------------------------------------------------------------------------------
 
 
-def totals() -> dict[str, float]:
-    """Sum every family over its labels (`name` → value), for snapshots."""
+@cache
+def machine() -> CollectorRegistry:
+    """The registry of the whole machine: every worker's files, or this process's REGISTRY."""
+    if not MULTIPROCESS_DIR:
+        return REGISTRY
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, MULTIPROCESS_DIR)
+    return merged
+
+
+def exposition() -> bytes:
+    """The machine's metrics in Prometheus' text format (what /metrics serves)."""
+    return generate_latest(machine())
+
+
+def totals(registry: CollectorRegistry = REGISTRY) -> dict[str, float]:
+    """Sum every family over its labels (`name` → value); this process's by default."""
     result: dict[str, float] = {}
-    for family in REGISTRY.collect():
+    for family in registry.collect():
         for sample in family.samples:
             if sample.name.endswith(("_created", "_bucket")):
                 continue
@@ -306,8 +346,8 @@ def by_label(sample_name: str, *labels: str) -> dict[str, float]:
 
 
 def snapshot() -> dict[str, float]:
-    """Return the plain counters and open connections (the JSON of /realtime/metrics)."""
-    values = totals()
+    """Return the machine's plain counters and open connections (/realtime/metrics)."""
+    values = totals(machine())
     plain = {name: values.get(f"realtime_{name}_total", 0) for name in _plain}
     plain.update({n: values[f"realtime_{n}"] for n in _plain if f"realtime_{n}" in values})
     return {**plain, "connections_open": values.get("realtime_connections_open", 0)}

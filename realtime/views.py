@@ -14,7 +14,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from realtime import conf, metrics, throttle
@@ -61,7 +61,7 @@ async def access_token(request):
 
 @staff_member_required
 def metrics_view(request):
-    """This process's counters: open connections, frames sent, drops, send failures."""
+    """The machine's counters: open connections, frames sent, drops, send failures."""
     return JsonResponse(metrics.snapshot())
 
 
@@ -79,11 +79,14 @@ def _scraper(request) -> bool:
 @never_cache
 @require_GET
 def prometheus_metrics(request):
-    """This process's metrics in Prometheus' text format (staff session or bearer token)."""
+    """The machine's metrics in Prometheus' text format (staff session or bearer token).
+
+    Under ``--workers N`` whichever worker answers reports every worker (`metrics.exposition`).
+    """
     if not (_scraper(request) or (request.user.is_active and request.user.is_staff)):
         response = HttpResponse("Staff session or metrics bearer token required.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     if not metrics.enabled():
         return HttpResponse("Metrics are off (REALTIME METRICS).\n", status=404)
-    return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
