@@ -25,6 +25,13 @@ says so. Workers run in their own process group, so a terminal's Ctrl-C
 reaches the supervisor alone, which then stops each worker once; and a
 worker gets SIGTERM (and drains) when the supervisor ends in any way, even
 SIGKILL, so no worker outlives it holding the port.
+
+Prometheus: the supervisor makes a fresh private directory (``TMPDIR``
+decides where) and gives it to every worker as ``PROMETHEUS_MULTIPROC_DIR``,
+so each worker's metrics go to files there and a scrape answered by any
+worker merges them (`realtime.metrics.exposition`). A worker that exits is
+marked dead (its live gauges drop out; its counters stay in the sums); the
+directory is removed when the supervisor ends.
 """
 
 from __future__ import annotations
@@ -32,14 +39,18 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
+
+from prometheus_client.multiprocess import mark_process_dead
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +62,8 @@ RESTART_WINDOW = 60.0
 POLL_INTERVAL = 0.2
 #: prctl(2) option: the signal a process gets when its parent ends.
 PR_SET_PDEATHSIG = 1
+#: prometheus_client's multiprocess mode: where each worker writes its metrics.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class WorkersError(ValueError):
@@ -148,6 +161,7 @@ class Supervisor:
         self.workers = [Worker(i) for i in range(count)]
         self.stopping = False
         self.failed = False
+        self.metrics_dir = ""  # made by run(), before the first worker
 
     def command(self, fd: int) -> list[str]:
         # daphne's "fd:" endpoint adopts an inherited IPv4 listening socket.
@@ -159,6 +173,7 @@ class Supervisor:
             worker.process = subprocess.Popen(
                 self.command(sock.fileno()),
                 pass_fds=(sock.fileno(),),
+                env={**os.environ, METRICS_DIR_ENV: self.metrics_dir},
                 start_new_session=True,
                 preexec_fn=partial(die_with, os.getpid()),
             )
@@ -178,16 +193,20 @@ class Supervisor:
         """Run until SIGINT or SIGTERM (or a crash loop); return the exit code."""
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)
+        self.metrics_dir = tempfile.mkdtemp(prefix="realtime-metrics-")
         try:
-            for worker in self.workers:
-                self.start(worker)
-        except OSError as exc:
-            logger.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
-            self.failed = self.stopping = True
-        while not self.stopping:
-            time.sleep(POLL_INTERVAL)
-            self.tend()
-        self.stop_all()
+            try:
+                for worker in self.workers:
+                    self.start(worker)
+            except OSError as exc:
+                logger.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
+                self.failed = self.stopping = True
+            while not self.stopping:
+                time.sleep(POLL_INTERVAL)
+                self.tend()
+            self.stop_all()
+        finally:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return 1 if self.failed else 0
 
     def tend(self) -> None:
@@ -197,6 +216,7 @@ class Supervisor:
             process = worker.process
             if process is not None and process.poll() is not None:
                 worker.process, worker.due = None, now + RESTART_DELAY
+                mark_process_dead(process.pid, self.metrics_dir)
                 starts = worker.starts
                 if len(starts) == RESTART_LIMIT and now - starts[0] < RESTART_WINDOW:
                     logger.error(

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from tests.support.daphne import LiveStack
 from tests.support.http import ws
 from tests.support.processes import wait_until
+from tests.support.prometheus import sample
 from tests.support.signalr import HubSocket
 
 pytestmark = pytest.mark.e2e
@@ -39,16 +40,6 @@ def curl_metrics(stack: LiveStack, token: str | None = TOKEN) -> tuple[int, str]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
     body, _, status = completed.stdout.rpartition("\n")
     return int(status), body
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for match in re.finditer(rf"^{name}(?:\{{(.*?)\}})? (\S+)$", text, re.MULTILINE):
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 def scrape(stack: LiveStack) -> str:
