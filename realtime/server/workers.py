@@ -195,19 +195,23 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         self.metrics_dir = tempfile.mkdtemp(prefix="realtime-metrics-")
         try:
-            try:
-                for worker in self.workers:
-                    self.start(worker)
-            except OSError as exc:
-                logger.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
-                self.failed = self.stopping = True
-            while not self.stopping:
-                time.sleep(POLL_INTERVAL)
-                self.tend()
-            self.stop_all()
+            self.serve()
         finally:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return 1 if self.failed else 0
+
+    def serve(self) -> None:
+        """Start every worker, tend them until told to stop, then stop them."""
+        try:
+            for worker in self.workers:
+                self.start(worker)
+        except OSError as exc:
+            logger.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
+            self.failed = self.stopping = True
+        while not self.stopping:
+            time.sleep(POLL_INTERVAL)
+            self.tend()
+        self.stop_all()
 
     def tend(self) -> None:
         """Restart dead workers after RESTART_DELAY; give up on a crash loop."""
