@@ -127,7 +127,10 @@ def test_ctrl_c_drains_every_worker(tmp_path, redis_url):
 
 def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path, redis_url):
     """SIGKILL leaves no orphan holding the port: the workers get SIGTERM."""
-    stack = LiveStack(tmp_path / "stack", redis_url, serve_args=("--workers", "2"))
+    # A SIGKILLed supervisor cannot remove its metrics directory: keep it here.
+    stack = LiveStack(
+        tmp_path / "stack", redis_url, env={"TMPDIR": str(tmp_path)}, serve_args=("--workers", "2")
+    )
     with stack:
         supervisor = stack.pid(0)
         assert wait_until(lambda: len(psutil.Process(supervisor).children()) == 2, 20)

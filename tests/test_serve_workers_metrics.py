@@ -76,10 +76,12 @@ def connections_by_pid(redis: Redis, pids: list[int]) -> dict[int, int]:
 
 
 def test_a_scrape_reports_both_workers_and_survives_a_killed_one(tmp_path, redis_url):
+    runtime = tmp_path / "run"  # as systemd's RuntimeDirectory= makes it
+    runtime.mkdir()
     stack = LiveStack(
         tmp_path / "stack",
         redis_url,
-        env={"METRICS_TOKEN": TOKEN},
+        env={"METRICS_TOKEN": TOKEN, "RUNTIME_DIRECTORY": str(runtime)},
         realtime_options={"STATS_INTERVAL": 0.5},
         serve_args=("--workers", "2"),
     )
@@ -108,6 +110,7 @@ def test_a_scrape_reports_both_workers_and_survives_a_killed_one(tmp_path, redis
             first = workers_of(supervisor)
             directories = {psutil.Process(p).environ()["PROMETHEUS_MULTIPROC_DIR"] for p in first}
             assert len(directories) == 1, directories  # one directory for the machine
+            assert Path(next(iter(directories))).parent == runtime
             open_clients(CLIENTS)
             assert wait_until(lambda: sum(connections_by_pid(probe, first).values()) == CLIENTS, 20)
             spread = connections_by_pid(probe, first)

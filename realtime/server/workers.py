@@ -26,12 +26,14 @@ reaches the supervisor alone, which then stops each worker once; and a
 worker gets SIGTERM (and drains) when the supervisor ends in any way, even
 SIGKILL, so no worker outlives it holding the port.
 
-Prometheus: the supervisor makes a fresh private directory (``TMPDIR``
-decides where) and gives it to every worker as ``PROMETHEUS_MULTIPROC_DIR``,
+Prometheus: the supervisor makes a fresh private directory (in systemd's
+``RuntimeDirectory=`` if the unit has one, else in ``TMPDIR``) and gives it
+to every worker as ``PROMETHEUS_MULTIPROC_DIR``,
 so each worker's metrics go to files there and a scrape answered by any
 worker merges them (`realtime.metrics.exposition`). A worker that exits is
 marked dead (its live gauges drop out; its counters stay in the sums); the
-directory is removed when the supervisor ends.
+directory is removed when the supervisor ends (after a SIGKILL of the
+supervisor, only systemd's runtime directory goes away by itself).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ class Supervisor:
         """Run until SIGINT or SIGTERM (or a crash loop); return the exit code."""
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)
-        self.metrics_dir = tempfile.mkdtemp(prefix="realtime-metrics-")
+        self.metrics_dir = tempfile.mkdtemp(prefix="realtime-metrics-", dir=runtime_directory())
         try:
             self.serve()
         finally:
@@ -262,6 +264,12 @@ class Supervisor:
                 process.kill()
                 process.wait()
         logger.info("all workers stopped")
+
+
+def runtime_directory() -> str | None:
+    """systemd's ``RuntimeDirectory=`` (a tmpfs it removes when the service stops), if set."""
+    given = os.environ.get("RUNTIME_DIRECTORY", "")
+    return given.split(":")[0] or None
 
 
 def die_with(supervisor: int) -> None:
