@@ -2,7 +2,7 @@
 
 ``python -m tests.realtime.record_metrics`` records through each recorder of
 `realtime.metrics` (so every family gets a sample), then prints its process
-id and `metrics.exposition()` as JSON. With ``PROMETHEUS_MULTIPROC_DIR`` set
+id, `metrics.exposition()` and `metrics.snapshot()` as JSON. With ``PROMETHEUS_MULTIPROC_DIR`` set
 the process writes to that directory as a ``--workers`` worker does, and the
 exposition merges every process that wrote there.
 """
@@ -66,7 +66,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     record()
-    sys.stdout.write(json.dumps({"pid": os.getpid(), "text": metrics.exposition().decode()}))
+    text = metrics.exposition().decode()
+    sys.stdout.write(json.dumps({"pid": os.getpid(), "text": text, "json": metrics.snapshot()}))
 
 
 if __name__ == "__main__":

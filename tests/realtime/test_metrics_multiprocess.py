@@ -24,8 +24,8 @@ from tests.support.processes import ROOT
 Samples = dict[tuple[str, frozenset], float]
 
 
-def run_worker(directory: str | None) -> tuple[int, str]:
-    """Run one recording process; return its pid and its exposition."""
+def run_worker(directory: str | None) -> tuple[int, str, dict]:
+    """Run one recording process; return its pid, its exposition and its JSON snapshot."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     if directory is not None:
         env["PROMETHEUS_MULTIPROC_DIR"] = directory
@@ -39,7 +39,7 @@ def run_worker(directory: str | None) -> tuple[int, str]:
         check=True,
     )
     result = json.loads(completed.stdout)
-    return result["pid"], result["text"]
+    return result["pid"], result["text"], result["json"]
 
 
 def parse(text: str) -> tuple[dict[str, str], Samples]:
@@ -77,8 +77,10 @@ def test_one_process_reports_its_registry():
 
 def test_every_family_reads_the_same_in_both_modes(tmp_path):
     """One worker in multiprocess mode exports what one plain process exports."""
-    single_types, single = parse(run_worker(None)[1])
-    multi_types, multi = parse(run_worker(str(tmp_path))[1])
+    _, single_text, single_json = run_worker(None)
+    _, multi_text, multi_json = run_worker(str(tmp_path))
+    single_types, single = parse(single_text)
+    multi_types, multi = parse(multi_text)
     families = {n for n in single_types if n.startswith(("realtime_", "notifier_"))}
     recorded = {name for name, _ in single if single[name, _]}
     # Every family of realtime/metrics.py got a sample, histograms and labels included.
@@ -91,15 +93,19 @@ def test_every_family_reads_the_same_in_both_modes(tmp_path):
     assert multi_types == single_types
     assert multi == single
     assert not [name for name, _ in multi if name.endswith("_created")]
+    assert multi_json == single_json
 
 
 def test_workers_add_up_and_a_dead_one_leaves_the_live_gauges(tmp_path):
     """Counters and histograms sum over every worker; livesum gauges over live ones."""
-    _, single = parse(run_worker(None)[1])
-    first, _ = run_worker(str(tmp_path))
-    second, text = run_worker(str(tmp_path))
+    _, single_text, single_json = run_worker(None)
+    single = parse(single_text)[1]
+    first, _, _ = run_worker(str(tmp_path))
+    second, text, merged_json = run_worker(str(tmp_path))
     assert first != second
     merged = parse(text)[1]
+    # /realtime/metrics (staff JSON) reports the machine as /metrics does.
+    assert merged_json == {name: 2 * value for name, value in single_json.items()}
     assert merged == scrape(str(tmp_path))
     for (name, labels), value in single.items():
         # The pending rows are the database's, not a worker's: the latest batch's count.
