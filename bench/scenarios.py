@@ -59,6 +59,8 @@ class Context:
     auth: str = "token"
     #: Called after every scenario, so an interrupted run keeps its results.
     checkpoint: Callable[[], None] = lambda: None
+    #: Set once a contender's run reports an error: the work dir is kept.
+    failed: bool = False
 
 
 @dataclass
