@@ -5,7 +5,9 @@ server, starts the load-generator workers once, then runs each contender in
 turn (one server process each). Results go to bench/results/latest.json,
 latest.md and fanout.png; they are rewritten after every contender, so an
 interrupted run still leaves what it measured. ``python -m bench report``
-re-renders the markdown and the plot from latest.json.
+re-renders the markdown and the plot from latest.json. ``python -m bench ab
+--baseline DIR`` compares ours with another checkout in alternating rounds
+(`bench.ab`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import capacity, memory, report
+from bench import ab, capacity, memory, report
 from bench.database import Database
 from bench.loadgen import LoadGenerator, raise_open_file_limit
 from bench.plans import ALL_CONTENDERS, PLANS, SCENARIOS, Plan
@@ -67,7 +69,7 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
 
 
 def _plan_options(parser: argparse.ArgumentParser) -> None:
-    """The options of `run` that size the plan, and how clients log in."""
+    """The options of `run` and `ab` that size the plan, and how clients log in."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="plan", const="quick")
     size.add_argument("--full", action="store_const", dest="plan", const="full")
@@ -122,6 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument("--profile", action="store_true", help="py-spy the burst at max N")
     run_parser.add_argument("--out", type=Path, default=RESULTS)
+    ab_parser = commands.add_parser(
+        "ab", help="ours against --baseline in alternating rounds, with a verdict per metric"
+    )
+    _plan_options(ab_parser)
+    ab_parser.add_argument(
+        "--baseline", type=Path, required=True, help="the other checkout (ours-daphne-baseline)"
+    )
+    ab_parser.add_argument("--rounds", type=int, default=ab.ROUNDS, help="rounds of both")
+    ab_parser.add_argument("--out", type=Path, default=RESULTS / "ab")
     heap_parser = commands.add_parser("heap", help="per-connection memory breakdown")
     heap_parser.add_argument("--contenders", default="ours-daphne")
     heap_parser.add_argument("--size", type=int, default=300)
@@ -153,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         base = baseline(args.baseline) if args.baseline else None
     except ValueError as exc:
         sys.exit(f"python -m bench {args.command}: {exc}")
-    contenders = tuple(args.contenders.split(",")) if args.contenders else None
-    plan = _plan(args, contenders=contenders, repeats=args.repeats)
+    if args.command == "ab":
+        plan = _plan(args, contenders=ab.contenders(base), repeats=1)
+    else:
+        contenders = tuple(args.contenders.split(",")) if args.contenders else None
+        plan = _plan(args, contenders=contenders, repeats=args.repeats)
     if base and base.name not in plan.contenders:  # else where --contenders puts it
         names = list(plan.contenders)
         at = names.index("ours-daphne") + 1 if "ours-daphne" in names else 0
@@ -165,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if unknown := set(names) - set(known):
             parser.error(f"unknown {kind}: {', '.join(sorted(unknown))}")
+    if args.command == "ab":
+        results = ab.compare(plan, rounds=args.rounds, out=args.out, auth=args.auth, keep=args.keep)
+        return 1 if ab.errors(results) else 0
     results = run(plan, out=args.out, profile=args.profile, auth=args.auth, keep=args.keep)
     failed = any(c.get("errors") for c in results["contenders"].values())
     return 1 if failed else 0

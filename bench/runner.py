@@ -2,7 +2,8 @@
 
 `session()` starts what every contender's run shares once; `measure()` runs
 one contender in it; `run()` is ``python -m bench run``: every contender of
-the plan in turn, the results written after each scenario.
+the plan in turn, the results written after each scenario. ``python -m
+bench ab`` (`bench.ab`) runs its rounds in one session too.
 """
 
 from __future__ import annotations
