@@ -2,9 +2,9 @@
 
 from channels.db import database_sync_to_async
 
-from notifications import events, payloads, services
+from notifications import events, payloads, reads, services
 from notifications.events import RESYNC, STAFF_GROUP, UNREAD_COUNT_UPDATED, topic_group
-from notifications.models import Notification, Topic
+from notifications.models import Notification
 from realtime import AuthenticatedHub, HubException, presence
 
 MAX_PAGE = 50
@@ -13,10 +13,7 @@ MAX_PAGE = 50
 @database_sync_to_async
 def _subscriptions_and_unread(user) -> tuple[list[str], int]:
     # One trip to the database thread for both reads of a connect.
-    topics = Topic.objects.subscribable_by(user).filter(subscribers=user)
-    return list(topics.values_list("slug", flat=True)), Notification.objects.unread_for(
-        user
-    ).count()
+    return reads.subscribed_slugs(user), reads.unread_count(user)
 
 
 class NotificationHub(AuthenticatedHub):

@@ -80,8 +80,14 @@ class TopicQuerySet(models.QuerySet):
         """
         if not user.is_authenticated:
             return self.none()
-        rule = Q(audience=Topic.Audience.EVERYONE) | Q(audience=Topic.Audience.LISTED, members=user)
-        if user.is_staff:
+        return self.subscribable_to(user.pk, is_staff=user.is_staff)
+
+    def subscribable_to(self, user_id: int, *, is_staff: bool):
+        """`subscribable_by` for a signed-in user known by id and staff flag."""
+        rule = Q(audience=Topic.Audience.EVERYONE) | Q(
+            audience=Topic.Audience.LISTED, members=user_id
+        )
+        if is_staff:
             rule |= Q(audience=Topic.Audience.STAFF)
         return self.filter(rule).distinct()
 

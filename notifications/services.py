@@ -17,10 +17,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from notifications import events, payloads
+from notifications import events, payloads, reads
 from notifications.events import NOTIFICATION_READ, RECEIVE_NOTIFICATION, UNREAD_COUNT_UPDATED
 from notifications.models import Notification, Topic
 from realtime import DeliveryError
@@ -195,19 +194,14 @@ def subscribe(*, user: Any, slug: str) -> bool:
     no write transaction. `add` is atomic and ignores a row another request
     inserted meanwhile.
     """
-    subscription = Topic.subscribers.through.objects.filter(topic=OuterRef("pk"), user=user.pk)
-    topic = (
-        Topic.objects.subscribable_by(user)
-        .filter(slug=slug)
-        .annotate(subscribed=Exists(subscription))
-        .first()
-    )
-    if topic is None:
+    found = reads.subscribable_topic(user, slug)
+    if found is None:
         # %.100r: the slug is the client's; repr escapes it, 100 bounds it.
         logger.info("user %s refused topic %.100r", user.pk, slug)
         return False
-    if not topic.subscribed:
-        topic.subscribers.add(user)
+    topic_id, subscribed = found
+    if not subscribed:
+        Topic.objects.get(pk=topic_id).subscribers.add(user)
     return True
 
 
