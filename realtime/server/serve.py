@@ -19,7 +19,7 @@ hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 Request bodies over a route's limit are refused from the request's head,
 before daphne reads them (`realtime.server.bounded_bodies`).
 
-And three changes to what daphne does per WebSocket, each measured in
+And four changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
 - TCP connections send as soon as they are written to when nothing is
@@ -28,7 +28,9 @@ bench/ (see bench/results/FINDINGS.md):
   (`release_http_channel`), which an idle connection otherwise keeps;
 - the scope offers `realtime.transports.frames.FRAMES_EXTENSION`
   (`frame_writer`), so a broadcast writes one pre-encoded frame to each
-  socket instead of passing an event through daphne and autobahn for each.
+  socket instead of passing an event through daphne and autobahn for each;
+- autobahn's debug-log arguments are formatted only when a debug line is
+  written (`realtime.server.lazy_debug`), not for every frame and connection.
 
 WebSocket and HTTP scopes also offer `SOCKET_EXTENSION` (`SocketControl`):
 how many bytes of a connection wait in Twisted's write buffer, and a way to
@@ -56,7 +58,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from realtime.server import bounded_bodies, workers, write_through
+from realtime.server import bounded_bodies, lazy_debug, workers, write_through
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
@@ -257,4 +259,5 @@ def main(argv: list[str]) -> None:
         sys.exit(workers.main(count, argv, backlog=BACKLOG))
     write_through.install()
     bounded_bodies.install()
+    lazy_debug.install()
     Cli().run(arguments(argv))
