@@ -131,8 +131,11 @@
     }
     if (button.dataset.markRead) {
       const id = button.dataset.markRead;
-      if (await store.markRead(id)) {
-        focusAfter(id);
+      // Focus moves before the item turns read (its button is hidden then);
+      // it comes back if the item stays unread.
+      focusAfter(id);
+      if (!(await store.markRead(id)) && button.isConnected) {
+        button.focus();
       }
     } else if (button.hasAttribute("data-mark-all-read")) {
       const count = await store.markAllRead();

@@ -113,9 +113,10 @@
     if (form.matches("[data-mark-read-form]")) {
       event.preventDefault();
       const row = form.closest("[data-notification-id]");
-      if (await store.markRead(row.dataset.notificationId)) {
-        focusAfter(row);
-      } else {
+      // Focus moves before the row turns read: its button is hidden then,
+      // and a hidden focused button would drop focus to <body>.
+      focusAfter(row);
+      if (!(await store.markRead(row.dataset.notificationId))) {
         form.submit();
       }
     } else if (form.matches("[data-mark-all-read-form]")) {
