@@ -78,17 +78,20 @@ def read_choice(variable: str, raw: str, choices: tuple[str, ...]) -> str:
 
 
 def read_redis_url(url: str) -> str:
-    """Return `url` if it names a usable Redis (or Sentinel service), else raise
-    ConfigurationError."""
+    """Return `url` if it names usable Redis servers (or Sentinel services), one
+    per shard and separated by whitespace, else raise ConfigurationError."""
     try:
-        redis_url.parse(url)
+        redis_url.parse_all(url)
     except redis_url.RedisUrlError as exc:
         raise ConfigurationError("REDIS_URL", str(exc)) from None
     return url
 
 
 def channel_layers(url: str) -> dict:
-    """Return CHANNEL_LAYERS for the channels-redis core layer on the Redis `url` names.
+    """Return CHANNEL_LAYERS for the channels-redis core layer on the Redis servers `url` names.
+
+    Every shard is a host: channels_redis spreads channels over them by a
+    hash of the channel name.
 
     redis-py 8 caps a pool at 100 connections and times reads out after 5 s,
     which equals the core layer's 5 s blocking pop: under load consumers died
@@ -102,12 +105,13 @@ def channel_layers(url: str) -> dict:
             "CONFIG": {
                 "hosts": [
                     {
-                        **_layer_address(url),
+                        **_layer_address(target),
                         "socket_timeout": None,
                         "socket_connect_timeout": 5,
                         "max_connections": 2000,
                         "health_check_interval": 30,
                     }
+                    for target in redis_url.parse_all(url)
                 ],
                 "prefix": "shop",
                 "capacity": 100,
@@ -119,11 +123,10 @@ def channel_layers(url: str) -> dict:
     }
 
 
-def _layer_address(url: str) -> dict:
-    """Return where channels_redis finds Redis: the URL, or the Sentinel service."""
-    target = redis_url.parse(url)
+def _layer_address(target: redis_url.RedisTarget) -> dict:
+    """Return where channels_redis finds a Redis: the URL, or the Sentinel service."""
     if not target.uses_sentinel:
-        return {"address": url}
+        return {"address": target.url}
     return {
         "master_name": target.service,
         "sentinels": list(target.sentinels),

@@ -1,4 +1,7 @@
-"""``GET /healthz``: does the database answer, does Redis answer, which Redis is primary."""
+"""``GET /healthz``: does the database answer, does every Redis shard answer, which
+Redis is the primary of each."""
+
+import asyncio
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -8,7 +11,7 @@ from django.http import JsonResponse
 from redis.exceptions import RedisError
 
 from realtime.redis_pool import primary_address
-from realtime.redis_url import parse
+from realtime.redis_url import RedisTarget, parse_all
 
 
 def _database_ok() -> bool:
@@ -20,24 +23,28 @@ def _database_ok() -> bool:
         return False
 
 
-async def _redis_primary() -> str | None:
+async def _redis_primary(target: RedisTarget) -> str | None:
     try:
-        return await primary_address(parse(settings.REDIS_URL), timeout=2)
+        return await primary_address(target, timeout=2)
     except (RedisError, OSError, TimeoutError):
         return None
 
 
 async def healthz(request):
-    """Answer 200 when the database and Redis both answer, else 503 naming the failure.
+    """Answer 200 when the database and every Redis shard answer, else 503 naming the failure.
 
-    ``redis_primary`` is the ``host:port`` of the Redis that answered: with
-    Sentinel, the primary the sentinels name now.
+    ``redis_shards`` holds, in ``REDIS_URL`` order, the ``host:port`` of the
+    Redis that answered for each shard (with Sentinel, the primary the
+    sentinels name now), or null for a shard that did not answer;
+    ``redis_primary`` is the first shard's.
     """
     database = await sync_to_async(_database_ok)()
-    primary = await _redis_primary()
+    primaries = await asyncio.gather(*map(_redis_primary, parse_all(settings.REDIS_URL)))
+    redis = all(primaries)
     body = {
         "database": "ok" if database else "unavailable",
-        "redis": "ok" if primary else "unavailable",
-        "redis_primary": primary,
+        "redis": "ok" if redis else "unavailable",
+        "redis_primary": primaries[0],
+        "redis_shards": primaries,
     }
-    return JsonResponse(body, status=200 if database and primary else 503)
+    return JsonResponse(body, status=200 if database and redis else 503)

@@ -1,20 +1,23 @@
 """The registry epoch: which life of Redis the registry was rebuilt in.
 
 The registry (connections, group -> processes, presence) lives only in
-Redis. A Redis that restarts empty, fails over or is flushed loses it while
-every server process still runs, and "no process has members of this group"
-then means "the registry is gone", not "nobody listens". So Redis holds one
-epoch key, ``<random id>:<creation time in ms, Redis clock>``, created with
-SET NX by whoever finds it missing. Every server process reads it every
-REGISTRY_CHECK_INTERVAL and re-registers everything it holds as soon as the
-value is new to it. A sender trusts the registry only once the epoch is older
-than REGISTRY_SETTLE, the time every live process needs to notice, and while no
-process is still rebuilding (each holds sends back for the duration of its
-rebuild, however long that takes). Until then a lookup answers None and the
-sender keeps its row pending. The check is folded into the lookup script:
-one round trip.
+Redis, spread over the shards. A shard that restarts empty, fails over or
+is flushed loses its part while every server process still runs, and "no
+process has members of this group" then means "the registry is gone", not
+"nobody listens". So each shard holds its own epoch key, ``<random
+id>:<creation time in ms, Redis clock>``, created with SET NX by whoever
+finds it missing. Every server process reads them every
+REGISTRY_CHECK_INTERVAL and re-registers what it holds on a shard as soon
+as that shard's value is new to it. A sender trusts a shard's part of the
+registry only once its epoch is older than REGISTRY_SETTLE, the time every
+live process needs to notice, and while no process is still rebuilding
+there (each holds sends back for the duration of its rebuild, however long
+that takes). Until then a lookup answers None and the sender keeps its row
+pending. The check is folded into the lookup script, which runs on the
+shard of the keys it looks up, against that shard's epoch: one round trip
+per shard involved.
 
-Part of the store layer: every key is built by ``store.key``.
+Part of the store layer: every key is built by ``realtime.keys``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from realtime import store
+from realtime import keys, shards
 
 # Creates the epoch when it is missing; sets `now` (ms) and `epoch`.
 _GATE = """
@@ -123,67 +127,100 @@ _SHA = {
 }
 
 
-async def _run(script: str, keys: list[str], *args: Any) -> Any:
+async def _run(redis: Redis, script: str, keys: list[str], *args: Any) -> Any:
     # EVALSHA on the hot path: the script text is sent only when Redis does
     # not know it yet (first use, or after a restart).
-    redis = store.client()
     try:
         return await redis.evalsha(_SHA[script], len(keys), *keys, *args)
     except NoScriptError:
         return await redis.eval(script, len(keys), *keys, *args)
 
 
-async def current() -> tuple[str, str]:
-    """Return the registry epoch (creating it when Redis has none) and the run id
-    of the Redis server that answered."""
-    epoch, server = await store.client().eval(_CURRENT, 1, store.key("epoch"), _new_id())
-    return epoch.decode(), server.decode()
-
-
-async def reset(*, age: float = 0.0, keep_older: bool = False) -> str:
-    """Start a new epoch, created `age` seconds ago; with `keep_older`, keep an
-    epoch that is at least that old (tests)."""
-    raw = await store.client().eval(
-        _RESET, 1, store.key("epoch"), _new_id(), int(age * 1000), "1" if keep_older else "0"
+async def current() -> list[tuple[str, str]]:
+    """Return each shard's registry epoch (creating it when the shard has none) and
+    the run id of the Redis server that answered, in shard order."""
+    answers = await shards.gather(
+        *(redis.eval(_CURRENT, 1, keys.key("epoch"), _new_id()) for redis in shards.every())
     )
-    return raw.decode()
+    return [(epoch.decode(), server.decode()) for epoch, server in answers]
 
 
-async def hold(process: str, ttl: float) -> None:
-    """Refuse sends while `process` rebuilds its registry (for `ttl` seconds at most)."""
-    await store.client().eval(_HOLD, 1, store.key("rebuilding"), process, int(ttl))
+async def reset(*, age: float = 0.0, keep_older: bool = False) -> list[str]:
+    """Start a new epoch on every shard, created `age` seconds ago; with
+    `keep_older`, keep an epoch that is at least that old (tests)."""
+    args = (keys.key("epoch"), _new_id(), int(age * 1000), "1" if keep_older else "0")
+    raw = await shards.gather(*(redis.eval(_RESET, 1, *args) for redis in shards.every()))
+    return [epoch.decode() for epoch in raw]
 
 
-async def release(process: str) -> None:
+async def hold(process: str, ttl: float, only: Collection[int] | None = None) -> None:
+    """Refuse sends while `process` rebuilds its registry on the shards `only` (every
+    shard by default), for `ttl` seconds at most."""
+    await shards.gather(
+        *(
+            redis.eval(_HOLD, 1, keys.key("rebuilding"), process, int(ttl))
+            for _, redis in shards.chosen(only)
+        )
+    )
+
+
+async def release(process: str, only: Collection[int] | None = None) -> None:
     """Let sends through again once `process` has rebuilt its registry."""
-    await store.client().zrem(store.key("rebuilding"), process)
+    await shards.gather(
+        *(redis.zrem(keys.key("rebuilding"), process) for _, redis in shards.chosen(only))
+    )
 
 
-def _gate_keys() -> list[str]:
-    return [store.key("epoch"), store.key("rebuilding")]
+_GATE_KEYS = [keys.key("epoch"), keys.key("rebuilding")]
+
+
+async def _route(script: str, names: Sequence[str], args: tuple, decode) -> list | None:
+    """Run a lookup script on the shard of each name, behind that shard's epoch;
+    return the answers in the order of `names`, or None if any shard is unsettled."""
+    parts = shards.by_shard(range(len(names)), lambda i: names[i])
+    if not names:  # only the gates: is every shard settled?
+        parts = {index: [] for index in range(shards.count())}
+    clients = shards.every()
+    answers = await shards.gather(
+        *(
+            _run(clients[index], script, [*_GATE_KEYS, *(names[i] for i in part)], *args)
+            for index, part in parts.items()
+        )
+    )
+    out: list = [None] * len(names)
+    for part, answer in zip(parts.values(), answers, strict=True):
+        if int(answer[0]) != 1:
+            return None
+        for i, value in zip(part, answer[1:], strict=True):
+            out[i] = decode(value)
+    return out
 
 
 async def route_groups(groups: Sequence[str], settle: float) -> list[list[str]] | None:
-    """Return the live processes of each group, or None while the epoch is unsettled."""
-    keys = [*_gate_keys(), *(store.key("group", g) for g in groups)]
-    result = await _run(_ROUTE_GROUPS, keys, _new_id(), int(settle * 1000), store.key("proc", ""))
-    if int(result[0]) != 1:
-        return None
-    return [[m.decode() for m in live] for live in result[1:]]
+    """Return the live processes of each group, or None while the epoch of a shard
+    holding one of them is unsettled."""
+    return await _route(
+        _ROUTE_GROUPS,
+        [keys.group_key(g) for g in groups],
+        (_new_id(), int(settle * 1000), keys.proc_key("")),
+        lambda live: [m.decode() for m in live],
+    )
 
 
 async def route_connections(connection_ids: Sequence[str], settle: float) -> list[str] | None:
     """Return the owning process of each connection ('' if unknown), or None while
-    the epoch is unsettled."""
-    keys = [*_gate_keys(), *(store.key("cid", c) for c in connection_ids)]
-    result = await _run(_ROUTE_CONNECTIONS, keys, _new_id(), int(settle * 1000))
-    if int(result[0]) != 1:
-        return None
-    return [owner.decode() for owner in result[1:]]
+    the epoch of a shard holding one of them is unsettled."""
+    return await _route(
+        _ROUTE_CONNECTIONS,
+        [keys.cid_key(c) for c in connection_ids],
+        (_new_id(), int(settle * 1000)),
+        lambda owner: owner.decode(),
+    )
 
 
 async def wait_settled(settle: float, timeout: float) -> bool:
-    """Wait until sends would trust the registry (tools that start on a fresh Redis)."""
+    """Wait until sends would trust the registry on every shard (tools that start
+    on a fresh Redis)."""
     deadline = time.monotonic() + timeout
     while await route_groups([], settle) is None:
         if time.monotonic() > deadline:

@@ -7,8 +7,8 @@ reconnect may land on any instance. Three scripts, each atomic: `save`
 (re-written by the owner as frames arrive, unless a resume claimed it),
 `claim` (once: the resuming instance takes the state and the registry
 entry) and `expire` (once: the owner ends the connection at the window's
-end, unless it was claimed). Keys go through ``store.key``, named by the
-token's digest (``store.secret``), like every key of the package.
+end, unless it was claimed). Keys are named by the token's digest
+(``realtime.keys.token_key``), on the shard of the token's registry entry.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from realtime.redis_pool import client
+from realtime.keys import cid_key, group_key, registry_key, token_key
+from realtime.shards import client_for, pipelined
 from realtime.stateful import Snapshot
-from realtime.store import key, registry_key, secret
 
 SAVED, CLAIMED, UNKNOWN, LOST = "saved", "claimed", "unknown", "lost"
 
 
 def state_keys(token: str) -> tuple[str, str]:
     """The state hash and the frames list of a parked connection."""
-    digest = secret(token)
-    return key("parked", digest), key("parked", digest, "frames")
+    return token_key("parked", token), token_key("parked", token, "frames")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,7 @@ async def save(
     values = [connection_id, hub, user_id, protocol, json.dumps(groups), " ".join(message_ids),
               json.dumps(counters)]  # fmt: skip
     fields = [v for pair in zip(_FIELDS, values, strict=True) for v in pair]
-    result = await client().eval(
+    result = await client_for(registry_key(token)).eval(
         _SAVE, 2, *state_keys(token),
         owner, park, int(ttl) + 1, int(resumable), len(_FIELDS), *fields, *snapshot.frames,
     )  # fmt: skip
@@ -120,10 +119,8 @@ async def save(
     return SAVED, ""
 
 
-# KEYS: state hash, frames list, registry entry, connection id key.
-# ARGV: the claimer, its transport, the registry TTL, the group key prefix.
-# The claimer joins the connection's groups in the same step: from the claim
-# on, a broadcast reaches it even if the old owner leaves the groups at once.
+# KEYS: state hash, frames list, registry entry (one token: one shard).
+# ARGV: the claimer, its transport, the registry TTL.
 _CLAIM = """
 local state = redis.call('HGETALL', KEYS[1])
 if #state == 0 then return {0} end
@@ -134,14 +131,10 @@ if redis.call('HGET', KEYS[1], 'ok') ~= '1' then
   return {3}
 end
 redis.call('HSET', KEYS[1], 'claimed', ARGV[1])
-for _, group in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'groups'))) do
-  redis.call('SADD', ARGV[4] .. group, ARGV[1])
-end
 local frames = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[3], 'owner', ARGV[1], 'transport', ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
-redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 return {2, state, frames}
 """
 
@@ -155,9 +148,8 @@ async def claim(
     but frames the client had not acknowledged were dropped at the buffer's
     bound; the state is deleted and the client must start afresh.
     """
-    result = await client().eval(
-        _CLAIM, 4, *state_keys(token), registry_key(token), key("cid", connection_id),
-        claimer, transport, int(ttl) + 1, key("group", ""),
+    result = await client_for(registry_key(token)).eval(
+        _CLAIM, 3, *state_keys(token), registry_key(token), claimer, transport, int(ttl) + 1,
     )  # fmt: skip
     outcome = int(result[0])
     if outcome == 3:
@@ -166,6 +158,8 @@ async def claim(
         return UNKNOWN, None
     raw = result[1]
     state = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
+    groups = json.loads(state["groups"])
+    await _take_over(connection_id, groups, claimer, ttl)
     sent, acked, lost_through, received, next_receive = json.loads(state["counters"])
     snapshot = Snapshot(sent, acked, lost_through, received, next_receive, tuple(result[2]))
     return CLAIMED, Parked(
@@ -174,10 +168,22 @@ async def claim(
         user_id=state["user"],
         owner=state["owner"],
         protocol=state["protocol"],
-        groups=tuple(json.loads(state["groups"])),
+        groups=tuple(groups),
         message_ids=frozenset(state["ids"].split()),
         snapshot=snapshot,
     )
+
+
+async def _take_over(connection_id: str, groups: list[str], claimer: str, ttl: float) -> None:
+    # Right after the claim, on the shards of the connection id and the
+    # groups: the claimer owns the id and is in every group before it tells
+    # the old owner, so a broadcast reaches it even if the old owner leaves
+    # the groups at once.
+    owner = cid_key(connection_id)
+    commands = [(owner, lambda pipe: pipe.set(owner, claimer, ex=int(ttl) + 1))]
+    for group in map(group_key, groups):
+        commands.append((group, lambda pipe, group=group: pipe.sadd(group, claimer)))
+    await pipelined(commands)
 
 
 _EXPIRE = (
@@ -195,7 +201,7 @@ async def expire(token: str, *, owner: str, park: str) -> tuple[str, str]:
     Return (UNKNOWN, "") when it ended here (or was never saved), or
     (CLAIMED, holder).
     """
-    result = await client().eval(_EXPIRE, 2, *state_keys(token), owner, park)
+    result = await client_for(registry_key(token)).eval(_EXPIRE, 2, *state_keys(token), owner, park)
     if int(result[0]) == 1:
         return CLAIMED, result[1].decode()
     return UNKNOWN, ""

@@ -6,8 +6,9 @@ that finds nothing waits without holding a Redis connection: it records its
 process's wake channel in the connection's poll key, and whoever changes
 what the poll should answer (new frames, a newer poll, a DELETE) publishes
 the buffer's key name on that channel in the same script. One subscription
-per process (`realtime.transports.waiter`) turns the messages into local
-wake-ups.
+per process and shard (`realtime.transports.waiter`) turns the messages
+into local wake-ups. A connection's poll keys share its token's hash tag:
+they live on one shard, with its registry entry.
 
 The poll key also tells the owner when its client was last active
 (`seen`): a poll counts as activity while it waits, as in ASP.NET Core.
@@ -19,7 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from realtime.store import alive_key, client, key, registry_key, secret
+from realtime.keys import alive_key, key, registry_key, token_key
+from realtime.shards import client_for, pipelined
 
 #: Seconds the poll bookkeeping of a connection outlives its last poll.
 BOOKKEEPING_TTL = 3600
@@ -27,19 +29,19 @@ BOOKKEEPING_TTL = 3600
 
 def buffer_key(token: str) -> str:
     """The Redis list of a long-polling connection's frames (also its wake-up)."""
-    return key("lp", secret(token))
+    return token_key("lp", token)
 
 
 def _poll_key(token: str) -> str:
-    return key("lp", secret(token), "poll")
+    return token_key("lp", token, "poll")
 
 
 def _seen_key(token: str) -> str:
-    return key("lp", secret(token), "seen")
+    return token_key("lp", token, "seen")
 
 
 def _taken_keys(token: str) -> tuple[str, str]:
-    return key("lp", secret(token), "taken"), key("lp", secret(token), "taken-by")
+    return token_key("lp", token, "taken"), token_key("lp", token, "taken-by")
 
 
 def wake_channel(waiter: str) -> str:
@@ -136,7 +138,7 @@ class Taken:
 
 async def buffer_frames(token: str, frames: list[bytes], *, limit: int, ttl: float) -> bool:
     """Append frames for a long-polling client and wake its poll; False if full."""
-    length = await client().eval(
+    length = await client_for(buffer_key(token)).eval(
         _BUFFER, 2, buffer_key(token), _poll_key(token), int(ttl) + 1, *frames
     )
     return int(length) <= limit
@@ -149,7 +151,7 @@ async def start_poll(token: str, value: str, *, until: float) -> list[bytes]:
     this poll will have ended at the latest: the client counts as active
     until then.
     """
-    return await client().eval(
+    return await client_for(buffer_key(token)).eval(
         _START, 5, buffer_key(token), _poll_key(token), _seen_key(token), *_taken_keys(token),
         value, BOOKKEEPING_TTL, until,
     )  # fmt: skip
@@ -161,7 +163,7 @@ async def take(token: str, value: str) -> Taken:
     GONE when nothing is buffered and the connection ended (its registry
     entry is gone).
     """
-    result = await client().eval(
+    result = await client_for(buffer_key(token)).eval(
         _TAKE, 5, buffer_key(token), _poll_key(token), registry_key(token), *_taken_keys(token),
         value, BOOKKEEPING_TTL,
     )  # fmt: skip
@@ -175,25 +177,27 @@ async def answered(token: str, value: str) -> None:
     Until then a later poll (on any process) takes those frames again, so a
     process that dies between taking and answering loses nothing.
     """
-    await client().eval(_ANSWERED, 2, *_taken_keys(token), value)
+    await client_for(buffer_key(token)).eval(_ANSWERED, 2, *_taken_keys(token), value)
 
 
 async def end_poll(token: str) -> None:
     """Note that the connection's poll ended just now."""
-    await client().set(_seen_key(token), time.time(), ex=BOOKKEEPING_TTL)
+    name = _seen_key(token)
+    await client_for(name).set(name, time.time(), ex=BOOKKEEPING_TTL)
 
 
 async def last_seen(tokens: list[str]) -> list[float]:
     """Return when each connection's client last polled, or polls until (epoch s, 0 if never)."""
     if not tokens:
         return []
-    raw = await client().mget([_seen_key(t) for t in tokens])
+    names = [_seen_key(t) for t in tokens]
+    raw = await pipelined((name, lambda pipe, name=name: pipe.get(name)) for name in names)
     return [float(value) if value else 0.0 for value in raw]
 
 
 async def drop(token: str) -> None:
     """Delete a connection's buffer and poll bookkeeping; its waiting poll ends."""
-    await client().eval(
+    await client_for(buffer_key(token)).eval(
         _DROP, 5, buffer_key(token), _poll_key(token), _seen_key(token), *_taken_keys(token)
     )
 
@@ -206,20 +210,24 @@ def poll_value(waiter: str, poll: str) -> str:
 async def need_waking(
     polls: Iterable[tuple[str, str]], owners: Iterable[str]
 ) -> tuple[set[str], set[str]]:
-    """Check waiting polls, given as (token, poll value), in one round trip.
+    """Check waiting polls, given as (token, poll value), in one round trip per shard.
 
     Return the tokens whose poll has something to answer (frames, a newer
     poll, an ended connection) and the `owners` that are not alive.
     """
     polls, owners = list(polls), list(owners)
-    async with client().pipeline(transaction=False) as pipe:
-        for token, _value in polls:
-            pipe.exists(buffer_key(token))
-            pipe.get(_poll_key(token))
-            pipe.exists(registry_key(token))
-        for owner in owners:
-            pipe.exists(alive_key(owner))
-        results = await pipe.execute()
+    commands = []
+    for token, _value in polls:
+        buffer, poll, entry = buffer_key(token), _poll_key(token), registry_key(token)
+        commands += [
+            (buffer, lambda pipe, name=buffer: pipe.exists(name)),
+            (poll, lambda pipe, name=poll: pipe.get(name)),
+            (entry, lambda pipe, name=entry: pipe.exists(name)),
+        ]
+    for owner in owners:
+        alive = alive_key(owner)
+        commands.append((alive, lambda pipe, name=alive: pipe.exists(name)))
+    results = await pipelined(commands)
     due = set()
     for i, (token, value) in enumerate(polls):
         has_frames, current, registered = results[3 * i : 3 * i + 3]

@@ -1,10 +1,12 @@
-"""The Redis client of the running event loop: one connection pool per loop.
+"""The Redis clients of the running event loop: one connection pool per shard per loop.
 
-Every module of the package reaches Redis through `client()`.
-The pool is made on first use in a loop from ``settings.REDIS_URL`` and
-closed with the loop. With a ``redis+sentinel://`` URL the pool asks the
-sentinels for the primary whenever it opens a connection, and drops its
-connections to a primary that was replaced (`realtime.redis_url`).
+Every module of the package reaches Redis through `clients()` (every
+shard, in ``settings.REDIS_URL`` order), mostly by way of `realtime.shards`,
+which picks the shard of a key. The pools are made on first use in a loop
+from ``settings.REDIS_URL`` and closed with the loop. With a
+``redis+sentinel://`` URL a pool asks the sentinels for the primary whenever
+it opens a connection, and drops its connections to a primary that was
+replaced (`realtime.redis_url`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from realtime.redis_url import SENTINEL_TIMEOUT, RedisTarget, parse
+from realtime.redis_url import SENTINEL_TIMEOUT, RedisTarget, parse_all
 
 #: Redis connections per event loop, and seconds a command waits for one.
 POOL_SIZE = 500
 POOL_WAIT = 30.0
 
-_clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, Redis]] = (
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, tuple[Redis, ...]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -37,17 +39,20 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """A Sentinel-managed pool that makes callers wait for a free connection."""
 
 
-def client() -> Redis:
-    """Return the Redis client of the running event loop (one pool per loop)."""
+def clients() -> tuple[Redis, ...]:
+    """Return the Redis client of every shard for the running event loop."""
     loop = get_running_loop()
     url = settings.REDIS_URL
     cached = _clients.get(loop)
-    if cached is None or cached[0] != url:
+    if cached is not None and cached[0] == url:
+        return cached[1]
+    made = []
+    for target in parse_all(url):
         # A pool that makes callers wait for a free connection: a burst (ten
         # thousand clients leaving at once) queues. redis-py's default pool
         # raised MaxConnectionsError at its limit, and the cleanup was lost.
         redis, close = connect(
-            parse(url),
+            target,
             max_connections=POOL_SIZE,
             timeout=POOL_WAIT,
             socket_timeout=None,
@@ -56,10 +61,15 @@ def client() -> Redis:
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        _clients[loop] = (url, redis)
+        made.append(redis)
         _close_with(loop, close)
-        return redis
-    return cached[1]
+    _clients[loop] = (url, tuple(made))
+    return _clients[loop][1]
+
+
+def client() -> Redis:
+    """Return the client of the first shard (keys of no shard in particular, tests)."""
+    return clients()[0]
 
 
 def connect(target: RedisTarget, **options) -> tuple[Redis, Callable[[], Awaitable[None]]]:

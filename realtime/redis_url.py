@@ -1,6 +1,8 @@
-"""What ``REDIS_URL`` names: one Redis server, or a primary found through Sentinel.
+"""What ``REDIS_URL`` names: Redis servers, each one server or a primary found through Sentinel.
 
-Two forms are understood:
+``REDIS_URL`` holds one URL, or several separated by whitespace: one per
+shard (`parse_all`). Each URL takes one of two forms, and the forms may be
+mixed (a shard behind Sentinel next to a plain one):
 
 - ``redis://[[user]:password@]host[:port][/db]`` (also ``rediss://`` and
   ``unix://``): one server, as redis-py reads it;
@@ -46,6 +48,24 @@ class RedisTarget:
     def server_options(self) -> dict:
         """Return what a connection to the primary needs besides its address."""
         return {"db": self.db, "username": self.username, "password": self.password}
+
+
+def parse_all(urls: str) -> tuple[RedisTarget, ...]:
+    """Return the shards `urls` (whitespace-separated) names, in order, or raise RedisUrlError.
+
+    The order is part of the shard map: every process must list the same
+    servers in the same order.
+    """
+    targets = tuple(parse(url) for url in urls.split())
+    if not targets:
+        raise RedisUrlError("names no Redis server")
+    seen = set()
+    for target in targets:
+        where = (target.sentinels, target.service) if target.uses_sentinel else target.url
+        if where in seen:
+            raise RedisUrlError(f"names a server twice: {redacted(target.url)!r}")
+        seen.add(where)
+    return targets
 
 
 def parse(url: str) -> RedisTarget:
@@ -104,7 +124,9 @@ def _host_port(url: str, entry: str) -> tuple[str, int]:
 
 
 def redacted(url: str) -> str:
-    """Return `url` without its password."""
+    """Return `url` (or a whitespace-separated list of URLs) without passwords."""
+    if len(url.split()) > 1:
+        return " ".join(map(redacted, url.split()))
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
         rest = "***@" + rest.rsplit("@", 1)[1]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from realtime.store import CLAIMED, UNKNOWN, client, early_key, key, registry_key
+from realtime.keys import admitted_key, early_key, presence_key, registry_key
+from realtime.shards import client_for
+from realtime.store import CLAIMED, UNKNOWN
 
 BUFFERED, TOO_LARGE = "buffered", "too large"
 
@@ -35,8 +37,8 @@ async def reserve(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
     Atomic, so parallel requests cannot overshoot. The new entry counts for
     `ttl` seconds, or until `presence_add` records the connection.
     """
-    admitted = await client().eval(
-        _RESERVE, 2, key("presence", user_id), key("admitted", user_id),
+    admitted = await client_for(presence_key(user_id)).eval(
+        _RESERVE, 2, presence_key(user_id), admitted_key(user_id),
         member, time.time(), limit, ttl,
     )  # fmt: skip
     return bool(admitted)
@@ -70,7 +72,7 @@ async def send_early(token: str, data: bytes, *, limit: int, ttl: float) -> Earl
     When a process has claimed it already, return its channel instead
     (outcome CLAIMED); keep at most `limit` bytes (else TOO_LARGE).
     """
-    result = await client().eval(
+    result = await client_for(registry_key(token)).eval(
         _SEND_EARLY, 2, registry_key(token), early_key(token),
         data, limit, int(ttl) + 1,
     )  # fmt: skip

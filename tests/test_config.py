@@ -176,6 +176,7 @@ def test_healthz_reports_database_and_redis(client, redis_url):
         "database": "ok",
         "redis": "ok",
         "redis_primary": f"127.0.0.1:{port}",
+        "redis_shards": [f"127.0.0.1:{port}"],
     }
 
 
@@ -184,7 +185,12 @@ def test_healthz_names_the_failing_part(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "redis": "unavailable", "redis_primary": None}
+    assert response.json() == {
+        "database": "ok",
+        "redis": "unavailable",
+        "redis_primary": None,
+        "redis_shards": [None],
+    }
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
@@ -64,10 +64,9 @@ class RedisLifetimeManager:
         self.moved: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
-        #: The registry epoch this process last registered everything under,
-        #: and the run id of the Redis server it did so on.
-        self.epoch: str | None = None
-        self.server: str | None = None
+        #: Per shard: the registry epoch this process last registered
+        #: everything under, and the run id of the Redis server it did so on.
+        self.epochs: list[tuple[str, str]] = []
         self._registry_lost = False
         self._resync_task: asyncio.Task | None = None
 
@@ -76,7 +75,7 @@ class RedisLifetimeManager:
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
         await store.mark_alive(self.channel, ALIVE_TTL)
-        self.epoch, self.server = await epoch.current()
+        self.epochs = await epoch.current()
         self.departures = Departures(self.channel, self.groups.__contains__)
         results.serve(self.layer, self.channel, self.connections)
         loop = asyncio.get_running_loop()
@@ -277,18 +276,19 @@ class RedisLifetimeManager:
         # Only after success: a failed refresh is retried at the next sweep.
         self._refreshed = now
 
-    async def register_everything(self) -> None:
-        """Write this process's heartbeat, liveness, registry, presence and groups to Redis."""
+    async def register_everything(self, only: Collection[int] | None = None) -> None:
+        """Write this process's heartbeat, liveness, registry, presence and groups to
+        Redis: to every shard, or to the shards `only`."""
         ttl = conf.get().PRESENCE_TTL
-        await store.heartbeat(self.channel, ttl)
-        await store.mark_alive(self.channel, ALIVE_TTL)
+        await store.heartbeat(self.channel, ttl, only)
+        await store.mark_alive(self.channel, ALIVE_TTL, only)
         live = list(self.connections.values())
-        await store.add_to_groups(list(self.groups), self.channel)
+        await store.add_to_groups(list(self.groups), self.channel, only)
         await store.refresh_registrations(
-            [c.registration() for c in live], [c.token for c in live], ttl
+            [c.registration() for c in live], [c.token for c in live], ttl, only
         )
         users = [(c.user_id, c.presence_member) for c in live if c.user_id]
-        await store.presence_refresh(users, ttl)
+        await store.presence_refresh(users, ttl, only)
 
     # The registry epoch --------------------------------------------------------
 
@@ -306,39 +306,45 @@ class RedisLifetimeManager:
                 self._registry_lost = True
 
     async def check_registry(self) -> bool:
-        """Re-register everything when Redis has a new registry epoch, is another
-        server, or answers again after an outage; return whether it did.
+        """Re-register what lives on a shard when it has a new registry epoch, is
+        another server, or answers again after an outage; return whether it did.
 
-        A new epoch means Redis lost the registry (restarted empty, flushed,
-        failed over to an empty replica). Another server with the same epoch
-        came back with its data (append-only file, a failover), possibly
-        without its last writes. Either way messages waiting for this process
-        may be gone, so after the rebuild every local connection's hub runs
-        `on_resync`. The same server after failed checks (a network blip)
-        re-registers without a resync: it lost nothing.
+        A new epoch means the shard lost its part of the registry (restarted
+        empty, flushed, failed over to an empty replica): only that part is
+        written again. Another server with the same epoch came back with its
+        data (append-only file, a failover), possibly without its last writes.
+        Either way messages waiting for this process may be gone, so after the
+        rebuild every local connection's hub runs `on_resync`. The same servers
+        after failed checks (a network blip) are all re-registered without a
+        resync: they lost nothing.
         """
-        current, server = await epoch.current()
-        if (current, server) == (self.epoch, self.server) and not self._registry_lost:
+        now = await epoch.current()
+        known = self.epochs if len(self.epochs) == len(now) else [("", "")] * len(now)
+        renewed = {
+            i for i, (seen, answer) in enumerate(zip(known, now, strict=True)) if seen != answer
+        }
+        if not renewed and not self._registry_lost:
             return False
+        only = None if self._registry_lost else renewed
         started = time.monotonic()
-        await store.drop_idle_connections()
+        await store.drop_idle_connections(only)
         # Sends wait while this runs; a rebuild that fails keeps holding them
         # (until PRESENCE_TTL) and is tried again at the next check.
-        await epoch.hold(self.channel, conf.get().PRESENCE_TTL)
-        await self.register_everything()
-        await epoch.release(self.channel)
-        if current != self.epoch:
+        await epoch.hold(self.channel, conf.get().PRESENCE_TTL, only)
+        await self.register_everything(only)
+        await epoch.release(self.channel, only)
+        if any(now[i][0] != known[i][0] for i in renewed):
             cause = "rebuilt for a new epoch"
-        elif server != self.server:
+        elif renewed:
             cause = "rebuilt on a restarted Redis server"
         else:
             cause = "refreshed after an outage"
-        renewed = (current, server) != (self.epoch, self.server)
-        self.epoch, self.server, self._registry_lost = current, server, False
+        self.epochs, self._registry_lost = now, False
         metrics.increment("registry_rebuilds")
         logger.warning(
-            "registry %s: %d connections, %d groups re-registered in %.0f ms",
+            "registry %s on shard(s) %s: %d connections, %d groups re-registered in %.0f ms",
             cause,
+            "all" if only is None else ",".join(map(str, sorted(only))),
             len(self.connections),
             len(self.groups),
             (time.monotonic() - started) * 1000,

@@ -1,11 +1,12 @@
 """One waiter per process for every long poll it holds.
 
 A waiting poll holds no Redis connection: it registers here and sleeps on an
-`asyncio.Event`. The waiter keeps one pub/sub subscription (one connection
-per process, whatever the number of polls) on which `realtime.polls`
-announces changes, and once a second checks every waiting poll in one
-pipeline: frames it was not told about (a subscription that dropped), an
-ended connection, a newer poll, an owner that stopped marking itself alive.
+`asyncio.Event`. The waiter keeps one pub/sub subscription per Redis shard
+(one connection per process and shard, whatever the number of polls) on
+which `realtime.polls` announces changes, and once a second checks every
+waiting poll in one pipeline per shard: frames it was not told about (a
+subscription that dropped), an ended connection, a newer poll, an owner that
+stopped marking itself alive.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 
 from realtime import polls
-from realtime.redis_pool import client
+from realtime.redis_pool import clients
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,10 @@ class Waiter:
     def start(self) -> None:
         """Start listening and checking (background tasks of the loop)."""
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._check())]
+        self._tasks = [
+            *(loop.create_task(self._listen(shard)) for shard in range(len(clients()))),
+            loop.create_task(self._check()),
+        ]
 
     @contextmanager
     def watch(self, token: str, poll: str, owner: str) -> Iterator[Watch]:
@@ -76,10 +80,10 @@ class Waiter:
         for name in list(self.watches):
             self._wake(name)
 
-    async def _listen(self) -> None:
+    async def _listen(self, shard: int) -> None:
         backoff = 0.1
         while True:
-            pubsub = client().pubsub(ignore_subscribe_messages=True)
+            pubsub = clients()[shard].pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(polls.wake_channel(self.name))
                 # Whatever was published while unsubscribed is looked at now.

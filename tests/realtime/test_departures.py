@@ -44,7 +44,7 @@ async def test_a_mass_disconnect_is_cleaned_up_in_a_few_pipelines(monkeypatch):
     assert await store.lookup("tok-7") is None
     assert await store.owner_of("cid-7") is None
     assert await store.online_users() == []
-    assert "proc-a" not in await store.client().smembers(store.key("group", "topic:x"))
+    assert "proc-a" not in await store.client().smembers(store.group_key("topic:x"))
 
 
 async def test_a_group_that_got_a_member_back_stays(monkeypatch):
@@ -56,7 +56,7 @@ async def test_a_group_that_got_a_member_back_stays(monkeypatch):
 
     await queue.flush()
 
-    assert b"proc-b" in await store.client().smembers(store.key("group", "topic:x"))
+    assert b"proc-b" in await store.client().smembers(store.group_key("topic:x"))
 
 
 async def test_a_failed_flush_loses_nothing_and_is_logged(monkeypatch, caplog):

@@ -28,7 +28,7 @@ async def test_a_missing_epoch_is_created_and_refuses_sends_until_settled():
     created = await store.client().get(store.key("epoch"))
     assert created is not None
     assert await epoch.route_connections(["c"], SETTLE) is None
-    assert (await epoch.current())[0] == created.decode()  # the same epoch, not a new one
+    assert (await epoch.current())[0][0] == created.decode()  # the same epoch, not a new one
     await epoch.reset(age=SETTLE)
     assert await epoch.route_groups(["g"], SETTLE) == [[]]
     assert await epoch.route_connections(["c"], SETTLE) == [""]
@@ -40,7 +40,7 @@ async def test_a_settled_epoch_routes_many_groups_in_one_call_and_prunes_dead_pr
     await store.add_to_groups(["g1", "g2"], "proc-a")
     await store.add_to_group("g2", "proc-dead")
     assert await epoch.route_groups(["g1", "g2", "g3"], SETTLE) == [["proc-a"], ["proc-a"], []]
-    assert await store.client().smembers(store.key("group", "g2")) == {b"proc-a"}
+    assert await store.client().smembers(store.group_key("g2")) == {b"proc-a"}
 
 
 async def test_a_process_rebuilding_its_registry_holds_sends_back_until_it_is_done():

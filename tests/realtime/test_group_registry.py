@@ -10,7 +10,7 @@ async def test_every_group_is_recorded_again_across_batches():
     redis = store.client()
     async with redis.pipeline(transaction=False) as pipe:
         for group in groups:
-            pipe.smembers(store.key("group", group))
+            pipe.smembers(store.group_key(group))
         members = await pipe.execute()
     assert members[:3] == [{b"proc-a", b"proc-b"}] * 3
     assert members[3:] == [{b"proc-a"}] * (len(groups) - 3)

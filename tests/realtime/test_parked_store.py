@@ -145,4 +145,4 @@ async def test_the_claimer_joins_the_groups_in_the_claim_itself():
     await claim(name, "proc-b")
 
     for group in groups:
-        assert await store.client().smembers(store.key("group", group)) == {b"proc-b"}
+        assert await store.client().smembers(store.group_key(group)) == {b"proc-b"}

@@ -123,6 +123,7 @@ async def test_store_layer_healthz_and_check_follow_a_failover(sentinels, async_
         "database": "ok",
         "redis": "ok",
         "redis_primary": f"127.0.0.1:{new}",
+        "redis_shards": [f"127.0.0.1:{new}"],
     }
     checked = io.StringIO()
     await sync_to_async(call_command)("realtime_check", stdout=checked)

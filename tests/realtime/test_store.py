@@ -86,7 +86,7 @@ async def test_forget_many_removes_connections_presence_and_group_entries():
     assert await store.lookup(token) is None
     assert await store.connections_of(user) == []
     assert user not in await store.online_users()
-    assert await redis_pool.client().smembers(store.key("group", group)) == set()
+    assert await redis_pool.client().smembers(store.group_key(group)) == set()
 
 
 async def test_add_to_groups_records_the_process_in_each():
@@ -95,7 +95,7 @@ async def test_add_to_groups_records_the_process_in_each():
     await store.add_to_groups(groups, process)
 
     for group in groups:
-        assert await redis_pool.client().smembers(store.key("group", group)) == {process.encode()}
+        assert await redis_pool.client().smembers(store.group_key(group)) == {process.encode()}
 
 
 async def test_presence_lists_live_connections_and_online_users():

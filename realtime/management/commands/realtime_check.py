@@ -14,8 +14,8 @@ from realtime.redis_pool import primary_address
 
 class Command(BaseCommand):
     help = (
-        "Check the REALTIME setting and that REDIS_URL answers (optionally waiting for it); "
-        "name the Redis primary."
+        "Check the REALTIME setting and that every Redis of REDIS_URL answers (optionally "
+        "waiting for it); name the primary of each."
     )
 
     def add_arguments(self, parser):
@@ -26,9 +26,19 @@ class Command(BaseCommand):
             conf.get()
         except ImproperlyConfigured as exc:
             raise CommandError(f"Configuration error: {exc}") from None
-        url = redis_url.redacted(settings.REDIS_URL)
-        target = redis_url.parse(settings.REDIS_URL)
+        targets = redis_url.parse_all(settings.REDIS_URL)
         deadline = time.monotonic() + wait
+        found = [self._primary(target, deadline) for target in targets]
+        if len(targets) == 1:
+            self.stdout.write(f"Redis answers at {found[0]}; REALTIME settings are valid.")
+            return
+        for number, line in enumerate(found, start=1):
+            self.stdout.write(f"Redis shard {number} of {len(targets)} answers at {line}.")
+        self.stdout.write("REALTIME settings are valid.")
+
+    def _primary(self, target: redis_url.RedisTarget, deadline: float) -> str:
+        """Return "<url>; the primary is <host:port>[ (found by ...)]" once it answers."""
+        url = redis_url.redacted(target.url)
         while True:
             try:
                 primary = asyncio.run(primary_address(target))
@@ -38,7 +48,4 @@ class Command(BaseCommand):
                     raise CommandError(f"REDIS_URL: cannot reach Redis at {url} ({exc})") from None
                 time.sleep(0.2)
         through = f" (found by the sentinels of {target.service!r})" if target.uses_sentinel else ""
-        self.stdout.write(
-            f"Redis answers at {url}; the primary is {primary}{through}; "
-            "REALTIME settings are valid."
-        )
+        return f"{url}; the primary is {primary}{through}"
