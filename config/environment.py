@@ -101,7 +101,7 @@ def channel_layers(url: str) -> dict:
     """
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.channel_layer.ShardedRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

@@ -30,7 +30,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from realtime import keys, shards
 
@@ -136,13 +136,23 @@ async def _run(redis: Redis, script: str, keys: list[str], *args: Any) -> Any:
         return await redis.eval(script, len(keys), *keys, *args)
 
 
-async def current() -> list[tuple[str, str]]:
+async def current() -> list[tuple[str, str] | None]:
     """Return each shard's registry epoch (creating it when the shard has none) and
-    the run id of the Redis server that answered, in shard order."""
-    answers = await shards.gather(
-        *(redis.eval(_CURRENT, 1, keys.key("epoch"), _new_id()) for redis in shards.every())
+    the run id of the Redis server that answered, in shard order; None for a
+    shard that did not answer."""
+    answers = await asyncio.gather(
+        *(redis.eval(_CURRENT, 1, keys.key("epoch"), _new_id()) for redis in shards.every()),
+        return_exceptions=True,
     )
-    return [(epoch.decode(), server.decode()) for epoch, server in answers]
+    out: list[tuple[str, str] | None] = []
+    for answer in answers:
+        if isinstance(answer, (RedisError, OSError)):
+            out.append(None)
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            out.append((answer[0].decode(), answer[1].decode()))
+    return out
 
 
 async def reset(*, age: float = 0.0, keep_older: bool = False) -> list[str]:

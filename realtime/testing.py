@@ -19,7 +19,7 @@ from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
-from realtime import conf, epoch
+from realtime import conf, epoch, keys, shards
 from realtime.connection import Connection
 from realtime.groups import layer_group_name
 from realtime.hub import Hub
@@ -33,6 +33,17 @@ RS = "\x1e"
 
 class HubError(Exception):
     """An error Completion received by the test client."""
+
+
+async def flush_redis() -> None:
+    """Empty every Redis shard, as after restarts without persistence."""
+    await shards.gather(*(redis.flushdb() for redis in shards.every()))
+
+
+async def group_processes(group: str) -> set[bytes]:
+    """Return the processes recorded for a (layer-named) group, on its shard."""
+    name = keys.group_key(group)
+    return await shards.client_for(name).smembers(name)
 
 
 def settle_registry() -> None:

@@ -20,13 +20,18 @@ NUMBERS = pytest.StashKey[list[str]]()
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
-    """A real Redis: REDIS_URL when given, else an embedded redis-server."""
+    """A real Redis: REDIS_URL when given, else embedded redis-servers, one per
+    shard (REDIS_SHARDS, 1 by default)."""
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
-    yield server.url
-    server.stop()
+    servers = [
+        EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+        for _ in range(int(os.environ.get("REDIS_SHARDS", "1")))
+    ]
+    yield " ".join(server.url for server in servers)
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

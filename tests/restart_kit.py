@@ -195,8 +195,9 @@ async def converge(
             return state
 
 
-def when_redis_answers(live: LiveStack, code: str) -> subprocess.Popen:
-    """Start `manage.py shell` that waits until Redis answers, then runs `code`.
+def when_redis_answers(live: LiveStack, code: str, url: str | None = None) -> subprocess.Popen:
+    """Start `manage.py shell` that waits until Redis (the shard at `url`, by
+    default the only one) answers, then runs `code`.
 
     Started while Redis is down, it publishes the moment Redis is back:
     before any server process can have noticed the restart.
@@ -206,7 +207,7 @@ def when_redis_answers(live: LiveStack, code: str) -> subprocess.Popen:
         "from django.conf import settings\n"
         "from redis import Redis\n"
         "from redis.exceptions import RedisError\n"
-        "probe = Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.2)\n"
+        f"probe = Redis.from_url({url!r} or settings.REDIS_URL, socket_connect_timeout=0.2)\n"
         "for _ in range(1200):\n"
         "    try:\n"
         "        probe.ping()\n"

@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
             {"REDIS_URL": "redis+sentinel://a:1,b:x/shop"},
             "REDIS_URL has a sentinel that is not host[:port] ('b:x')",
         ),
+        (
+            {"REDIS_URL": "redis://127.0.0.1:6379/0 redis://127.0.0.1:6379/0"},
+            "REDIS_URL names a server twice: 'redis://127.0.0.1:6379/0'",
+        ),
         ({"REALTIME_OPTIONS": "{nope"}, "REALTIME_OPTIONS is not valid JSON"),
         ({"CONN_MAX_AGE": "soon"}, "CONN_MAX_AGE must be a whole number of seconds"),
     ],

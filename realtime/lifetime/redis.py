@@ -20,8 +20,8 @@ from typing import Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, epoch, metrics, parking, results, revocation, shutdown, store
-from realtime.connection import OPEN, Connection
+from realtime import conf, metrics, parking, results, revocation, shutdown, store
+from realtime.connection import Connection
 from realtime.departures import Departure, Departures
 from realtime.lifetime import envelopes, publish
 from realtime.lifetime.envelopes import (
@@ -38,6 +38,7 @@ from realtime.lifetime.envelopes import (
 )
 from realtime.lifetime.local import LocalTables
 from realtime.lifetime.publish import Audience
+from realtime.lifetime.rebuild import RegistryWatch
 from realtime.stats import StatsPublisher
 from realtime.transports import activity
 
@@ -64,25 +65,21 @@ class RedisLifetimeManager:
         self.moved: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
-        #: Per shard: the registry epoch this process last registered
-        #: everything under, and the run id of the Redis server it did so on.
-        self.epochs: list[tuple[str, str]] = []
-        self._registry_lost = False
-        self._resync_task: asyncio.Task | None = None
+        self.registry = RegistryWatch(self)
 
     async def start(self) -> None:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
         await store.mark_alive(self.channel, ALIVE_TTL)
-        self.epochs = await epoch.current()
+        await self.registry.start()
         self.departures = Departures(self.channel, self.groups.__contains__)
         results.serve(self.layer, self.channel, self.connections)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receive()),
             loop.create_task(self._sweep()),
-            loop.create_task(self._watch_registry()),
+            loop.create_task(self.registry.run()),
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
             loop.create_task(self._mark_alive()),
@@ -93,7 +90,7 @@ class RedisLifetimeManager:
 
     async def stop(self) -> None:
         """Stop the background tasks (tests and shutdown)."""
-        tasks = [*self._tasks, *filter(None, [self._resync_task])]
+        tasks = [*self._tasks, *self.registry.tasks()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -290,88 +287,11 @@ class RedisLifetimeManager:
         users = [(c.user_id, c.presence_member) for c in live if c.user_id]
         await store.presence_refresh(users, ttl, only)
 
-    # The registry epoch --------------------------------------------------------
-
-    async def _watch_registry(self) -> None:
-        period = conf.get().REGISTRY_CHECK_INTERVAL
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self.check_registry()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if not self._registry_lost:
-                    logger.warning("registry check failed: %s; retrying", type(exc).__name__)
-                self._registry_lost = True
+    # The registry epoch (realtime/lifetime/rebuild.py) ---------------------------
 
     async def check_registry(self) -> bool:
-        """Re-register what lives on a shard when it has a new registry epoch, is
-        another server, or answers again after an outage; return whether it did.
-
-        A new epoch means the shard lost its part of the registry (restarted
-        empty, flushed, failed over to an empty replica): only that part is
-        written again. Another server with the same epoch came back with its
-        data (append-only file, a failover), possibly without its last writes.
-        Either way messages waiting for this process may be gone, so after the
-        rebuild every local connection's hub runs `on_resync`. The same servers
-        after failed checks (a network blip) are all re-registered without a
-        resync: they lost nothing.
-        """
-        now = await epoch.current()
-        known = self.epochs if len(self.epochs) == len(now) else [("", "")] * len(now)
-        renewed = {
-            i for i, (seen, answer) in enumerate(zip(known, now, strict=True)) if seen != answer
-        }
-        if not renewed and not self._registry_lost:
-            return False
-        only = None if self._registry_lost else renewed
-        started = time.monotonic()
-        await store.drop_idle_connections(only)
-        # Sends wait while this runs; a rebuild that fails keeps holding them
-        # (until PRESENCE_TTL) and is tried again at the next check.
-        await epoch.hold(self.channel, conf.get().PRESENCE_TTL, only)
-        await self.register_everything(only)
-        await epoch.release(self.channel, only)
-        if any(now[i][0] != known[i][0] for i in renewed):
-            cause = "rebuilt for a new epoch"
-        elif renewed:
-            cause = "rebuilt on a restarted Redis server"
-        else:
-            cause = "refreshed after an outage"
-        self.epochs, self._registry_lost = now, False
-        metrics.increment("registry_rebuilds")
-        logger.warning(
-            "registry %s on shard(s) %s: %d connections, %d groups re-registered in %.0f ms",
-            cause,
-            "all" if only is None else ",".join(map(str, sorted(only))),
-            len(self.connections),
-            len(self.groups),
-            (time.monotonic() - started) * 1000,
-        )
-        if renewed:
-            if self._resync_task is not None:
-                self._resync_task.cancel()
-            connections = list(self.connections.values())
-            self._resync_task = asyncio.get_running_loop().create_task(self._resync(connections))
-        return True
-
-    async def _resync(self, connections: list[Connection]) -> None:
-        # Concurrently, a bounded number at a time: a hook that reads the
-        # database waits for the database thread, and the rest go on meanwhile.
-        limit = asyncio.Semaphore(conf.get().FANOUT_BATCH)
-
-        async def resync(connection: Connection) -> None:
-            async with limit:
-                hub = connection.hub
-                if hub is None or connection.state != OPEN:
-                    return
-                try:
-                    await hub.on_resync()
-                except Exception:
-                    logger.exception("on_resync failed for %s", connection.connection_id)
-
-        await asyncio.gather(*(resync(c) for c in connections))
+        """Rebuild this process's part of every shard that lost it; see `RegistryWatch`."""
+        return await self.registry.check()
 
     async def _mark_alive(self) -> None:
         # One SET per process per ALIVE_INTERVAL: a SIGKILLed process's

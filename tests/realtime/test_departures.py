@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from realtime import departures, store
 from realtime.departures import Departure, Departures
 from realtime.lifetime.running import get_backplane
+from realtime.testing import flush_redis, group_processes
 
 
 async def register(count: int, process: str) -> list[Departure]:
@@ -44,7 +45,7 @@ async def test_a_mass_disconnect_is_cleaned_up_in_a_few_pipelines(monkeypatch):
     assert await store.lookup("tok-7") is None
     assert await store.owner_of("cid-7") is None
     assert await store.online_users() == []
-    assert "proc-a" not in await store.client().smembers(store.group_key("topic:x"))
+    assert "proc-a" not in await group_processes("topic:x")
 
 
 async def test_a_group_that_got_a_member_back_stays(monkeypatch):
@@ -56,7 +57,7 @@ async def test_a_group_that_got_a_member_back_stays(monkeypatch):
 
     await queue.flush()
 
-    assert b"proc-b" in await store.client().smembers(store.group_key("topic:x"))
+    assert b"proc-b" in await group_processes("topic:x")
 
 
 async def test_a_failed_flush_loses_nothing_and_is_logged(monkeypatch, caplog):
@@ -87,6 +88,6 @@ async def test_a_failed_flush_loses_nothing_and_is_logged(monkeypatch, caplog):
 
 @pytest.fixture(autouse=True)
 async def _clean_redis():
-    await store.client().flushdb()
+    await flush_redis()
     yield
-    await store.client().flushdb()
+    await flush_redis()

@@ -9,9 +9,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
-from realtime import DeliveryError, conf, epoch, hub_context, store
+from realtime import DeliveryError, conf, epoch, hub_context, shards, store
 from realtime.lifetime.running import get_backplane
-from realtime.testing import HubCommunicator
+from realtime.testing import HubCommunicator, flush_redis, group_processes
 from tests.factories import make_notification, make_order
 
 SETTLE = conf.get().REGISTRY_SETTLE
@@ -19,16 +19,17 @@ SETTLE = conf.get().REGISTRY_SETTLE
 
 async def flush() -> None:
     """Redis loses everything, as after a restart without persistence."""
-    await store.client().flushdb()
+    await flush_redis()
 
 
 async def test_a_missing_epoch_is_created_and_refuses_sends_until_settled():
     await flush()
     assert await epoch.route_groups(["g"], SETTLE) is None
-    created = await store.client().get(store.key("epoch"))
+    shard = shards.shard_of(store.group_key("g"), shards.count())  # the group's shard
+    created = await shards.every()[shard].get(store.key("epoch"))
     assert created is not None
     assert await epoch.route_connections(["c"], SETTLE) is None
-    assert (await epoch.current())[0][0] == created.decode()  # the same epoch, not a new one
+    assert (await epoch.current())[shard][0] == created.decode()  # the same epoch, not a new one
     await epoch.reset(age=SETTLE)
     assert await epoch.route_groups(["g"], SETTLE) == [[]]
     assert await epoch.route_connections(["c"], SETTLE) == [""]
@@ -40,7 +41,7 @@ async def test_a_settled_epoch_routes_many_groups_in_one_call_and_prunes_dead_pr
     await store.add_to_groups(["g1", "g2"], "proc-a")
     await store.add_to_group("g2", "proc-dead")
     assert await epoch.route_groups(["g1", "g2", "g3"], SETTLE) == [["proc-a"], ["proc-a"], []]
-    assert await store.client().smembers(store.group_key("g2")) == {b"proc-a"}
+    assert await group_processes("g2") == {b"proc-a"}
 
 
 async def test_a_process_rebuilding_its_registry_holds_sends_back_until_it_is_done():

@@ -5,8 +5,9 @@ import uuid
 
 import pytest
 
-from realtime import parked_store, store
+from realtime import parked_store, shards, store
 from realtime.stateful import Snapshot
+from realtime.testing import group_processes
 
 SNAPSHOT = Snapshot(
     sent=5, acked=3, lost_through=0, received=7, next_receive=8, frames=(b"four", b"five")
@@ -122,7 +123,7 @@ async def test_the_state_lives_as_long_as_the_window(ttl):
     await save(name, ttl=ttl)
 
     hash_key, frames_key = parked_store.state_keys(name)
-    redis = store.client()
+    redis = shards.client_for(hash_key)  # both on the token's shard
     for key in (hash_key, frames_key):
         assert ttl <= await redis.ttl(key) <= ttl + 1
 
@@ -131,7 +132,8 @@ async def test_keys_never_contain_the_token():
     name = token()
     await save(name)
 
-    keys = [k.decode() async for k in store.client().scan_iter(match="rt:parked:*")]
+    redis = shards.client_for(parked_store.state_keys(name)[0])
+    keys = [k.decode() async for k in redis.scan_iter(match="rt:parked:*")]
     assert keys
     assert not any(name in k for k in keys)
 
@@ -145,4 +147,4 @@ async def test_the_claimer_joins_the_groups_in_the_claim_itself():
     await claim(name, "proc-b")
 
     for group in groups:
-        assert await store.client().smembers(store.group_key(group)) == {b"proc-b"}
+        assert await group_processes(group) == {b"proc-b"}

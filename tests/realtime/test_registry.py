@@ -6,19 +6,20 @@ import pytest
 
 from realtime import registry, store
 from realtime.groups import presence_member
+from realtime.testing import flush_redis
 
 
 @pytest.fixture
 async def registration() -> tuple[str, registry.Registration]:
     """Register a running connection of user 7 owned by process "proc-a"."""
-    await store.client().flushdb()
+    await flush_redis()
     token = "token-owner"
     await store.register(token, connection_id="cid-1", hub="h", user_id="7", ttl=60, owner="proc-a")
     await store.presence_add("7", presence_member("h", "cid-1"), 60)
     found = await registry.lookup(token)
     assert found is not None
     yield token, found
-    await store.client().flushdb()
+    await flush_redis()
 
 
 async def test_a_running_owner_keeps_its_connection(registration):

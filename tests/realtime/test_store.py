@@ -4,7 +4,8 @@ import asyncio
 import json
 import uuid
 
-from realtime import redis_pool, stats, store
+from realtime import redis_pool, shards, stats, store
+from realtime.testing import group_processes
 
 
 def _name(kind: str) -> str:
@@ -29,7 +30,7 @@ async def test_keys_name_a_digest_of_the_token_never_the_token():
     token, cid = _name("tok"), _name("cid")
     await store.register(token, connection_id=cid, hub="echo", user_id="", ttl=30)
 
-    names = [name.decode() async for name in redis_pool.client().scan_iter(match="rt:*")]
+    names = [name.decode() for r in shards.every() async for name in r.scan_iter(match="rt:*")]
 
     assert store.registry_key(token) in names
     assert not [name for name in names if token in name]
@@ -86,7 +87,7 @@ async def test_forget_many_removes_connections_presence_and_group_entries():
     assert await store.lookup(token) is None
     assert await store.connections_of(user) == []
     assert user not in await store.online_users()
-    assert await redis_pool.client().smembers(store.group_key(group)) == set()
+    assert await group_processes(group) == set()
 
 
 async def test_add_to_groups_records_the_process_in_each():
@@ -95,7 +96,7 @@ async def test_add_to_groups_records_the_process_in_each():
     await store.add_to_groups(groups, process)
 
     for group in groups:
-        assert await redis_pool.client().smembers(store.group_key(group)) == {process.encode()}
+        assert await group_processes(group) == {process.encode()}
 
 
 async def test_presence_lists_live_connections_and_online_users():

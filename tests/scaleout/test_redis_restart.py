@@ -13,7 +13,7 @@ from redis import Redis
 from config.embedded_redis import EmbeddedRedis
 from realtime import conf
 from realtime.groups import layer_group_name
-from realtime.store import key
+from realtime.keys import group_key, key, presence_key
 from tests.restart_kit import (
     Watcher,
     change_status_code,
@@ -37,8 +37,8 @@ def registry_complete(redis: Redis, order_group: str, user_id: int, sockets: int
     """Both instances hold the order's group, and every socket is registered and present."""
     try:
         return (
-            redis.scard(key("group", order_group)) == 2
-            and redis.zcard(key("presence", user_id)) == sockets
+            redis.scard(group_key(order_group)) == 2
+            and redis.zcard(presence_key(str(user_id))) == sockets
             and sum(1 for _ in redis.scan_iter(key("cid", "*"), count=1000)) == sockets
         )
     except OSError:
