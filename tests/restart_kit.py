@@ -20,8 +20,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+from realtime import conf
 from tests.support.daphne import LiveStack
 from tests.support.http import fetch_access_token, ws
 from tests.support.processes import ROOT
@@ -276,3 +278,75 @@ def rebuilds_logged(logs: str) -> list[tuple[str, str, str]]:
     return re.findall(
         r"registry (.*?): (\d+) connections, \d+ groups re-registered in (\d+) ms", logs
     )
+
+
+def publish_while_down(
+    live: LiveStack, username: str, order_id: int, url: str | None = None
+) -> subprocess.Popen:
+    """While Redis (the shard at `url`) is down: change the order and notify (the
+    rows stay pending), and start the publisher of the changes that go out the
+    moment it answers again (`when_redis_answers`)."""
+    live.shell(
+        change_status_code(order_id, "processing", "shipped", "processing")
+        + notify_code(username, 2, "While down")
+    )
+    return when_redis_answers(
+        live, change_status_code(order_id, "shipped") + notify_code(username, 1, "Right after"), url
+    )
+
+
+async def sweep_after_restart(
+    live: LiveStack, right_after: subprocess.Popen, restarted_at: float
+) -> None:
+    """Let the publisher started by `publish_while_down` end, then run run_notifier
+    1.5 s after the restart (while the registry settles) and wait until 4 s after it."""
+    output, _ = await asyncio.to_thread(right_after.communicate, timeout=120)
+    assert right_after.returncode == 0, output
+    await asyncio.sleep(max(0.0, restarted_at + 1.5 - time.monotonic()))
+    await asyncio.to_thread(live.manage, "run_notifier", "--once")
+    await asyncio.sleep(max(0.0, restarted_at + 4.0 - time.monotonic()))
+
+
+async def deliver_and_converge(
+    watchers: list[Watcher], live: LiveStack, username: str, order_id: int
+) -> tuple[dict, float, int]:
+    """Deliver the order with one more notification and sweep; wait until every
+    client shows the database's state. Return that state, the seconds it took
+    after the sweep, and how many clients still have both sockets open."""
+    await asyncio.to_thread(
+        live.shell, change_status_code(order_id, "delivered") + notify_code(username, 1, "Later")
+    )
+    await asyncio.to_thread(live.manage, "run_notifier", "--once")
+    swept_at = time.monotonic()
+    final = await converge(watchers, live, username, order_id, timeout=90)
+    converged_in = time.monotonic() - swept_at
+    await asyncio.sleep(2.0)  # a repeat, if any, has arrived by now
+    return final, converged_in, sum(w.open_sockets for w in watchers)
+
+
+async def watchers_in_step(
+    live: LiveStack, base_url: str, username: str, password: str, clients: int
+) -> tuple[int, list[Watcher]]:
+    """`open_watchers`, once the registry settled and a first notification reached them all."""
+    order_id, watchers = await open_watchers(live, base_url, username, password, clients)
+    await asyncio.sleep(conf.get().REGISTRY_SETTLE)
+    await asyncio.to_thread(live.shell, notify_code(username, 1, "Before"))
+    before = await converge(watchers, live, username, order_id, timeout=60)
+    assert all(w.matches(before) for w in watchers)
+    return order_id, watchers
+
+
+async def seconds_until(complete: Callable[[], bool], since: float, timeout: float = 30) -> float:
+    """Poll `complete` (a registry check) until true; return the seconds since `since`."""
+    while not complete():
+        assert time.monotonic() - since < timeout, f"registry not rebuilt within {timeout:g} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - since
+
+
+def assert_nothing_lost(watchers: list[Watcher], final: dict, still_open: int) -> None:
+    """Every row published, every client open, equal to `final`, resynced once, no repeats."""
+    assert (final["pending"], final["unpublished"], final["status"]) == (0, 0, "delivered")
+    assert still_open == len(watchers)
+    assert tally(watchers, final) == (0, 0, 0)
+    assert all(w.resyncs == 1 and not w.errors for w in watchers)

@@ -19,8 +19,8 @@ import pytest
 from realtime import conf
 from tests.restart_kit import (
     Watcher,
-    change_status_code,
     converge,
+    deliver_and_converge,
     notify_code,
     open_watchers,
     rebuilds_logged,
@@ -196,15 +196,7 @@ async def test_a_thousand_open_clients_follow_a_sentinel_failover_and_lose_nothi
         flow = background[0]
         await asyncio.to_thread(flow.wait, 60)
 
-        await asyncio.to_thread(
-            live.shell, change_status_code(order_id, "delivered") + notify_code(USER, 1, "Later")
-        )
-        await asyncio.to_thread(live.manage, "run_notifier", "--once")
-        swept_at = time.monotonic()
-        final = await converge(watchers, live, USER, order_id, timeout=90)
-        converged_in = time.monotonic() - swept_at
-        await asyncio.sleep(2.0)  # a repeat, if any, has arrived by now
-        still_open = sum(w.open_sockets for w in watchers)
+        final, converged_in, still_open = await deliver_and_converge(watchers, live, USER, order_id)
         health = (await asyncio.to_thread(live.manage, "realtime_check")).stdout
         logs = live.log(0) + live.log(1)
         published_after = await asyncio.to_thread(first_publish_after, live, killed_wall)
