@@ -343,10 +343,10 @@ async def test_an_invocation_flood_is_rate_limited_then_closed_and_others_are_se
 
 def test_negotiates_without_connecting_expire(cluster, victim, redis_url, report_number):
     url, pid, baseline = victim
-    redis = Redis.from_url(redis_url)
+    shards = [Redis.from_url(shard) for shard in redis_url.split()]
 
     def registered() -> int:
-        return sum(1 for _ in redis.scan_iter(match="rt:conn:*", count=5000))
+        return sum(1 for r in shards for _ in r.scan_iter(match="rt:conn:*", count=5000))
 
     before = registered()
 
@@ -368,7 +368,8 @@ def test_negotiates_without_connecting_expire(cluster, victim, redis_url, report
         lambda: registered() <= before, timeout=CLUSTER_OPTIONS["NEGOTIATE_TTL"] + 10
     )
     after = assert_memory_returns(pid, baseline)
-    redis.close()
+    for shard in shards:
+        shard.close()
 
     report_number(
         f"{done} negotiates without connecting: registry keys {before} -> {peak} -> "
