@@ -16,23 +16,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
 from realtime import conf, epoch, metrics, store
 from realtime.connection import OPEN, Connection
 
-if TYPE_CHECKING:
-    from realtime.lifetime.redis import RedisLifetimeManager
-
 logger = logging.getLogger(__name__)
+
+
+class Registrar(Protocol):
+    """What the watch needs of the lifetime manager (realtime/lifetime/redis.py)."""
+
+    channel: str
+
+    @property
+    def connections(self) -> dict[str, Connection]: ...
+
+    @property
+    def groups(self) -> dict[str, set[Connection]]: ...
+
+    async def register_everything(self, only: Collection[int] | None = None) -> None: ...
 
 
 class RegistryWatch:
     """What one process last saw of each shard's epoch, and the rebuilds it ran."""
 
-    def __init__(self, manager: RedisLifetimeManager) -> None:
+    def __init__(self, manager: Registrar) -> None:
         self.manager = manager
         #: Per shard: (epoch, run id of the server) last registered under, or None.
         self.epochs: list[tuple[str, str] | None] = []
