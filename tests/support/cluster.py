@@ -32,7 +32,19 @@ CLUSTER_OPTIONS = {
     "STATS_INTERVAL": 1,
 }
 #: Customers besides seed_demo's alice and bob: one per test that needs its own.
-EXTRA_USERS = ("carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+EXTRA_USERS = (
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "ken",
+    "leo",
+    "mia",
+)
 
 
 def unavailable(problem: str) -> None:
