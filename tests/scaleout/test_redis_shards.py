@@ -38,11 +38,11 @@ from tests.support.node import run_node
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 SHARDS = 3
-USERS = ("judy", "ken", "leo")
+USERS = ("oscar", "peggy", "quinn")
 #: Clients per user in the share test; clients of one user in the restart test.
 EACH = 100
 CLIENTS = 1000
-USER = "mia"
+USER = "rupert"
 
 
 def start_shards(directory) -> list[EmbeddedRedis]:

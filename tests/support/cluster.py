@@ -40,10 +40,10 @@ EXTRA_USERS = (
     "grace",
     "heidi",
     "ivan",
-    "judy",
-    "ken",
-    "leo",
-    "mia",
+    "oscar",
+    "peggy",
+    "quinn",
+    "rupert",
 )
 
 
