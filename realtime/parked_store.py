@@ -14,6 +14,7 @@ end, unless it was claimed). Keys are named by the token's digest
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from realtime.keys import cid_key, group_key, registry_key, token_key
@@ -140,26 +141,46 @@ return {2, state, frames}
 
 
 async def claim(
-    token: str, *, connection_id: str, claimer: str, transport: str, ttl: float
+    token: str,
+    *,
+    connection_id: str,
+    claimer: str,
+    transport: str,
+    ttl: float,
+    holds: Callable[[str], bool] = lambda group: False,
 ) -> tuple[str, Parked | None]:
     """Take a parked connection over, once: (CLAIMED, state), or (UNKNOWN or LOST, None).
 
     UNKNOWN: not parked (never, no longer, or claimed already). LOST: parked,
     but frames the client had not acknowledged were dropped at the buffer's
     bound; the state is deleted and the client must start afresh.
+
+    The claimer joins the connection's groups before the claim (they live
+    on other shards than the state): from the claim on, a broadcast reaches
+    it even if the old owner leaves the groups at once. A claim that fails
+    takes it out of those groups again, except the ones `holds` says it has
+    members of already.
     """
-    result = await client_for(registry_key(token)).eval(
+    state_key = state_keys(token)[0]
+    redis = client_for(state_key)
+    raw = await redis.hget(state_key, "groups")
+    joined = json.loads(raw) if raw else []
+    await _in_groups(joined, claimer, join=True)
+    result = await redis.eval(
         _CLAIM, 3, *state_keys(token), registry_key(token), claimer, transport, int(ttl) + 1,
     )  # fmt: skip
     outcome = int(result[0])
-    if outcome == 3:
-        return LOST, None
     if outcome != 2:
-        return UNKNOWN, None
+        await _in_groups([g for g in joined if not holds(g)], claimer, join=False)
+        return (LOST if outcome == 3 else UNKNOWN), None
     raw = result[1]
     state = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
     groups = json.loads(state["groups"])
-    await _take_over(connection_id, groups, claimer, ttl)
+    # The groups written since the read above, and the owner of the id (a
+    # sender that looks up the old owner meanwhile is forwarded by it).
+    await _in_groups([g for g in groups if g not in joined], claimer, join=True)
+    owner = cid_key(connection_id)
+    await client_for(owner).set(owner, claimer, ex=int(ttl) + 1)
     sent, acked, lost_through, received, next_receive = json.loads(state["counters"])
     snapshot = Snapshot(sent, acked, lost_through, received, next_receive, tuple(result[2]))
     return CLAIMED, Parked(
@@ -174,15 +195,11 @@ async def claim(
     )
 
 
-async def _take_over(connection_id: str, groups: list[str], claimer: str, ttl: float) -> None:
-    # Right after the claim, on the shards of the connection id and the
-    # groups: the claimer owns the id and is in every group before it tells
-    # the old owner, so a broadcast reaches it even if the old owner leaves
-    # the groups at once.
-    owner = cid_key(connection_id)
-    commands = [(owner, lambda pipe: pipe.set(owner, claimer, ex=int(ttl) + 1))]
-    for group in map(group_key, groups):
-        commands.append((group, lambda pipe, group=group: pipe.sadd(group, claimer)))
+async def _in_groups(groups: list[str], process: str, *, join: bool) -> None:
+    commands = [
+        (name, lambda pipe, name=name: (pipe.sadd if join else pipe.srem)(name, process))
+        for name in map(group_key, groups)
+    ]
     await pipelined(commands)
 
 

@@ -235,6 +235,7 @@ async def claim(
             claimer=backplane.channel,
             transport=transport,
             ttl=conf.get().PRESENCE_TTL,
+            holds=backplane.groups.__contains__,
         )
         if outcome != parked_store.UNKNOWN or time.monotonic() > deadline:
             return outcome, parked

@@ -148,3 +148,20 @@ async def test_the_claimer_joins_the_groups_in_the_claim_itself():
 
     for group in groups:
         assert await group_processes(group) == {b"proc-b"}
+
+
+async def test_a_claim_that_loses_leaves_the_groups_it_joined_for_it():
+    """Only one claimer wins; the other leaves the groups again, but not one it holds."""
+    name = token()
+    groups = [f"g1-{name}", f"g2-{name}"]
+    await save(name, groups=groups)
+    assert (await claim(name, "proc-b"))[0] == parked_store.CLAIMED
+
+    outcome, _ = await parked_store.claim(
+        name, connection_id=f"cid-{name}", claimer="proc-c", transport="WebSockets", ttl=60,
+        holds=lambda group: group == groups[1],
+    )  # fmt: skip
+
+    assert outcome == parked_store.UNKNOWN
+    assert await group_processes(groups[0]) == {b"proc-b"}
+    assert await group_processes(groups[1]) == {b"proc-b", b"proc-c"}
