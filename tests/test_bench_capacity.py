@@ -10,6 +10,7 @@ from redis import Redis
 
 from bench.capacity_model import Costs, Workload, plan, predict_mixed, processes_reached
 from bench.redisprobe import Probe
+from config.embedded_redis import EmbeddedRedis
 
 
 def test_the_probe_counts_a_batch_without_its_own_info_calls(redis_url):
@@ -32,8 +33,17 @@ def test_the_probe_counts_a_batch_without_its_own_info_calls(redis_url):
     assert cost.per(100).commands["set"] == pytest.approx(1, abs=0.01)
 
 
-def test_samples_taken_in_between_are_not_counted(redis_url):
-    probe = Probe(redis_url, {"self": os.getpid})
+def test_samples_taken_in_between_are_not_counted(tmp_path):
+    # A Redis of its own: the session's serves other tests' background tasks.
+    server = EmbeddedRedis(tmp_path).start()
+    try:
+        _samples_in_between_are_not_counted(server.url)
+    finally:
+        server.stop()
+
+
+def _samples_in_between_are_not_counted(url):
+    probe = Probe(url, {"self": os.getpid})
     probe.calibrate(0.2)
     before = probe.sample()
     for _ in range(10):
