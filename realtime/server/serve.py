@@ -19,7 +19,7 @@ hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 Request bodies over a route's limit are refused from the request's head,
 before daphne reads them (`realtime.server.bounded_bodies`).
 
-And four changes to what daphne does per WebSocket, each measured in
+And five changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
 - TCP connections send as soon as they are written to when nothing is
@@ -30,7 +30,9 @@ bench/ (see bench/results/FINDINGS.md):
   (`frame_writer`), so a broadcast writes one pre-encoded frame to each
   socket instead of passing an event through daphne and autobahn for each;
 - autobahn's debug-log arguments are formatted only when a debug line is
-  written (`realtime.server.lazy_debug`), not for every frame and connection.
+  written (`realtime.server.lazy_debug`), not for every frame and connection;
+- daphne's reaping and timeout loops visit the connections that need a look,
+  not every connection every second or two (`realtime.server.upkeep`).
 
 WebSocket and HTTP scopes also offer `SOCKET_EXTENSION` (`SocketControl`):
 how many bytes of a connection wait in Twisted's write buffer, and a way to
@@ -59,6 +61,7 @@ from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
 from realtime.server import bounded_bodies, lazy_debug, workers, write_through
+from realtime.server.upkeep import CHECK_EVERY, REAP_EVERY, Upkeep
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
@@ -176,8 +179,16 @@ class Server(daphne_server.Server):
         if isinstance(action_logger, AccessLogGenerator):
             action_logger = RedactingAccessLog(action_logger.stream)
         super().__init__(*args, action_logger=action_logger, **kwargs)
+        self.upkeep = Upkeep(self)
 
     def create_application(self, protocol: object, scope: dict):
+        queue = self._create_application(protocol, scope)
+        application = self.connections.get(protocol, {}).get("application_instance")
+        if application is not None:
+            self.upkeep.started(protocol, application)
+        return queue
+
+    def _create_application(self, protocol: object, scope: dict):
         if isinstance(protocol, WebSocketProtocol):
             scope["extensions"] = {
                 **scope.get("extensions", {}),
@@ -208,7 +219,20 @@ class Server(daphne_server.Server):
 
     def protocol_connected(self, protocol: object) -> None:
         super().protocol_connected(protocol)
+        self.upkeep.connected(protocol)
         release_http_channel(protocol)
+
+    def protocol_disconnected(self, protocol: object) -> None:
+        super().protocol_disconnected(protocol)
+        self.upkeep.disconnected(protocol)
+
+    def application_checker(self) -> None:
+        self.upkeep.reap()
+        daphne_server.reactor.callLater(REAP_EVERY, self.application_checker)
+
+    def timeout_checker(self) -> None:
+        self.upkeep.check_timeouts()
+        daphne_server.reactor.callLater(CHECK_EVERY, self.timeout_checker)
 
 
 BACKLOG = 2048

@@ -6,16 +6,12 @@ them through the frames extension when the server offers it), and counts the
 HTTP channels still alive after a garbage collection.
 """
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import run_child
 
 CHILD = r"""
+from tests.support.processes import accepts, wait_until
 import gc, json, socket, sys, threading, time
 from daphne.server import Server
 from twisted.internet import reactor
@@ -53,12 +49,7 @@ def clients():
         reactor.callFromThread(reactor.stop)
 
 def talk(connect):
-    for _ in range(100):  # until the server listens (bounded: 10 s)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_until(lambda: accepts(port), timeout=10)
     sockets = [connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) for _ in range(20)]
     time.sleep(3)  # daphne reaps finished HTTP requests every second
     reactor.callFromThread(count)
@@ -91,17 +82,8 @@ print(json.dumps(report))
 
 
 def run(server: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, server],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"http_channels", "echoes"} <= set(report), result.stderr[-2000:]
+    report, stderr = run_child(CHILD, server, timeout=60)
+    assert {"http_channels", "echoes"} <= set(report), stderr[-2000:]
     return report
 
 

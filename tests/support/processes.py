@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,3 +59,30 @@ def stop_process(process: subprocess.Popen | None) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
+
+
+def run_child(code: str, *args: str, timeout: float = 90) -> tuple[dict, str]:
+    """Run `code` in a fresh interpreter at the root; return the JSON object it
+    printed last, and its stderr. For what cannot share the test process (a
+    Twisted reactor is never restarted)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"the child printed nothing:\n{tail(result.stderr)}"
+    return json.loads(lines[-1]), result.stderr
+
+
+def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether something listens on `port`."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
