@@ -1,4 +1,4 @@
-"""A transport-agnostic SignalR connection: handshake, messages, timers, limits.
+"""A transport-agnostic SignalR connection: handshake, messages, limits (timers: realtime.timers).
 
 A transport (WebSocket, Server-Sent Events, long polling) hands inbound bytes
 to `Connection.feed` and gives the connection a `Transport` to write frames
@@ -13,10 +13,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from realtime import conf, keepalive, logformat, metrics, presence, results, store, uploads
+from realtime import conf, logformat, metrics, presence, results, store, uploads
 from realtime.clients import GroupManager, HubClients
 from realtime.groups import presence_member, user_group
-from realtime.handshake import HANDSHAKE_CANCELED, HandshakeReader
+from realtime.handshake import HandshakeReader
 from realtime.inbound import InboundQueue
 from realtime.invocations import Invocations
 from realtime.lifetime.manager import HubLifetimeManager
@@ -35,6 +35,7 @@ from realtime.protocol import (
     StreamItem,
     encode_handshake_response,
 )
+from realtime.timers import CLOSED, HANDSHAKE, OPEN, Timers
 from realtime.transport import Transport
 
 if TYPE_CHECKING:
@@ -43,10 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HANDSHAKE, OPEN, CLOSED = "handshake", "open", "closed"
 
-
-class Connection:
+class Connection(Timers):
     """One client connection to one hub, on whatever transport carries it."""
 
     __slots__ = (
@@ -202,13 +201,9 @@ class Connection:
             await self.close("Connection closed with an error.")
             return b""
         logger.debug(
-            "connected %s to %s over %s/%s",
-            self.connection_id,
-            self.hub_class.__name__,
-            self.transport.name,
-            protocol.name,
-            extra={"event": "connected"},
-        )
+            "connected %s to %s over %s/%s", self.connection_id, self.hub_class.__name__,
+            self.transport.name, protocol.name, extra={"event": "connected"},
+        )  # fmt: skip
         return rest
 
     async def _refuse_handshake(self, error: str) -> None:
@@ -295,28 +290,6 @@ class Connection:
             await self.groups.add(user_group(self.user_id))
         if self.hub_class.allow_broadcast_to_all:
             await self.groups.join_all()
-
-    async def tick(self, now: float) -> None:
-        """Run the timers: handshake timeout, keep-alive ping, idle client, token expiry."""
-        settings = conf.get()
-        if self._invocations is not None and self._invocations.limits.due(now):
-            self._invocations.limits.flush(now)
-        if self.state == HANDSHAKE and now - self.started > settings.HANDSHAKE_TIMEOUT:
-            self.ended_because("handshake_timeout")
-            await self._refuse_handshake(HANDSHAKE_CANCELED)
-        elif self.state == OPEN:
-            if now - self.last_received > settings.CLIENT_TIMEOUT:
-                logger.info("closing idle connection %s", self.connection_id)
-                self.ended_because("timeout")
-                await self.close(
-                    "Server timeout elapsed without receiving a message from the client."
-                )
-            elif self.token_expires is not None and time.time() >= self.token_expires:
-                logger.info("access token expired for %s", self.connection_id)
-                self.ended_because("token_expired")
-                await self.close("The access token has expired.", allow_reconnect=True)
-            elif now - self.last_sent >= settings.KEEPALIVE_INTERVAL:
-                await keepalive.ping(self)
 
     async def fail(self, reason: str) -> None:
         """Close because the client broke the protocol or a limit."""

@@ -140,6 +140,12 @@ class ResumableConnection(Connection):
         self.state = OPEN
         self.last_received = self.last_sent = time.monotonic()
 
+    def due(self, now: float, settings: conf.RealtimeSettings) -> bool:
+        """Whether `tick` has anything to do; a parked connection's window decides."""
+        if self.park is not None:
+            return not self.park.handed and now >= self.park.deadline
+        return super().due(now, settings)
+
     async def tick(self, now: float) -> None:
         """Run the timers; a parked connection's is its reconnect window."""
         if self.park is not None:

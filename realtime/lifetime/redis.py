@@ -264,10 +264,12 @@ class RedisLifetimeManager:
     async def sweep_once(self) -> None:
         """Run every connection's timers and refresh this process's Redis entries."""
         now = time.monotonic()
+        settings = conf.get()
         await activity.refresh(self.connections.values(), now)
         for connection in list(self.connections.values()):
-            await connection.tick(now)
-        if now - self._refreshed < conf.get().PRESENCE_TTL / 3:
+            if connection.due(now, settings):
+                await connection.tick(now)
+        if now - self._refreshed < settings.PRESENCE_TTL / 3:
             return
         await self.register_everything()
         # Only after success: a failed refresh is retried at the next sweep.
