@@ -87,10 +87,7 @@ async def _token_identity(token: str) -> Identity:
     if isinstance(claims, str):
         return Identity(AnonymousUser(), error=claims)
     user_id, expires, stamp = claims
-    try:
-        user = await get_user_model()._default_manager.filter(pk=user_id, is_active=True).afirst()
-    except (ValueError, TypeError, ValidationError):
-        user = None
+    user = await _active_user(user_id)
     if user is None:
         return Identity(AnonymousUser(), error="access token of an unknown or inactive user")
     if not constant_time_compare(stamp, credential_stamp(user)):
@@ -138,6 +135,17 @@ def _session_key(scope: dict) -> str | None:
         if header == b"cookie":
             return parse_cookie(value.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
     return None
+
+
+@database_sync_to_async
+def _active_user(user_id: str) -> Any:
+    # database_sync_to_async, not the ORM's afirst: the trip to the database
+    # thread ends as Django ends a request (stale connections dropped, the
+    # kept one checked before its next use).
+    try:
+        return get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    except (ValueError, TypeError, ValidationError):
+        return None
 
 
 @database_sync_to_async

@@ -33,6 +33,14 @@ class NegotiateConsumer(AsyncHttpConsumer):
     hub_class: Any = None
     _received = 0
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch first closes stale database connections in a trip
+        # to the database thread; authentication's own trip does that here.
+        if message["type"] == "http.request":
+            await self.http_request(message)
+        else:
+            await super().dispatch(message)
+
     async def _reply(self, status: int, payload: dict) -> None:
         await self.send_response(status, json.dumps(payload).encode(), headers=JSON_HEADERS)
 

@@ -5,8 +5,9 @@ generic dispatch. The generic path costs, for every frame a client sends
 (each invocation and each 15-second keep-alive Ping): a new task, a handler
 lookup and a hop to the database thread to close stale connections. Hub
 methods that use the ORM get that cleanup from `database_sync_to_async`
-themselves, and connect and disconnect still do it here, as Django does per
-request. Measured in bench/: about twice the invocations per second.
+themselves, and so does the opening's authentication (`realtime.auth`);
+disconnect still does it here. Measured in bench/: about twice the
+invocations per second.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class WebSocketTransport(AsyncConsumer):
                 logger.warning("ignored an ASGI event of unknown type %r", kind)
 
     async def connect(self) -> None:
-        await aclose_old_connections()
         admission = await admit(self.scope, self.hub_class, opening=True)
         opened = (
             admission

@@ -158,9 +158,21 @@ async def test_access_tokens_authenticate_and_expire(customer, settings):
         signing.dumps({"u": "1", "e": "tomorrow"}, salt=SALT),
         signing.dumps({"u": "1", "e": None}, salt=SALT),
         signing.dumps(["1", int(time.time()) + 60], salt=SALT),
+        # Well formed, but no such user: refused at the user's load.
+        signing.dumps({"u": "999999", "e": int(time.time()) + 60, "s": "x"}, salt=SALT),
+        signing.dumps({"u": "not-a-number", "e": int(time.time()) + 60, "s": "x"}, salt=SALT),
     ],
 )
 async def test_bad_access_tokens_are_refused(token, customer):
+    client = HubCommunicator(SecureHub, headers=[(b"authorization", f"Bearer {token}".encode())])
+    with pytest.raises(ConnectionRefusedError):
+        await client.connect()
+
+
+async def test_the_access_token_of_a_deactivated_user_is_refused(customer):
+    token = issue_access_token(customer)
+    customer.is_active = False
+    await customer.asave(update_fields=["is_active"])
     client = HubCommunicator(SecureHub, headers=[(b"authorization", f"Bearer {token}".encode())])
     with pytest.raises(ConnectionRefusedError):
         await client.connect()

@@ -44,6 +44,7 @@ EXTRA_USERS = (
     "peggy",
     "quinn",
     "rupert",
+    "sybil",
 )
 
 
