@@ -49,6 +49,7 @@ uvicorn's ``--ws-max-queue`` does: the client's sends wait in TCP instead.
 """
 
 import asyncio
+import collections
 import sys
 from functools import partial
 
@@ -148,24 +149,48 @@ class SocketControl:
 INBOUND_QUEUE = 32
 
 
-class InboundQueue(asyncio.Queue):
-    """A WebSocket application's input queue that pauses its socket while full."""
+class InboundQueue:
+    """A WebSocket application's input queue that pauses its socket while full.
+
+    daphne puts with `put_nowait`; the application is the one reader of
+    `get` (ASGI's ``receive``). Lighter than an `asyncio.Queue` (four deques
+    and an event per connection): an idle connection holds no deque at all.
+    """
+
+    __slots__ = ("_items", "_limit", "_paused", "_transport", "_waiter")
 
     def __init__(self, transport: object, limit: int = INBOUND_QUEUE) -> None:
-        super().__init__()
         self._transport = transport
         self._limit = limit
         self._paused = False
+        self._items: collections.deque | None = None
+        self._waiter: asyncio.Future | None = None
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
 
     def put_nowait(self, item: dict) -> None:
         # Never refused (a disconnect must get through); reading stops instead.
-        super().put_nowait(item)
-        if not self._paused and self.qsize() >= self._limit:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if not self._paused and len(self._items) >= self._limit:
             self._paused = True
             self._transport.pauseProducing()
 
-    def get_nowait(self) -> dict:
-        item = super().get_nowait()
+    async def get(self) -> dict:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
         if self._paused and self.qsize() <= self._limit // 2:
             self._paused = False
             self._transport.resumeProducing()
@@ -203,7 +228,7 @@ class Server(daphne_server.Server):
             }
         return super().create_application(protocol, scope)
 
-    def _start_application(self, protocol: object, scope: dict, input_queue: asyncio.Queue):
+    def _start_application(self, protocol: object, scope: dict, input_queue: InboundQueue):
         """Start the application as daphne 4.2's `create_application` does, with `input_queue`."""
         assert "application_instance" not in self.connections[protocol]
         scope.setdefault("asgi", {"version": "3.0"})
