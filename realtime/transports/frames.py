@@ -6,7 +6,8 @@ one complete frame, already encoded, to the socket if it is open, and
 returns how many bytes of the connection are left unsent (-1 if the socket
 is not open). A broadcast then encodes its WebSocket frame once per process
 (as `websockets.broadcast` does) instead of once per recipient in the
-server.
+server, and every other message (a reply, an event to one connection) is
+written as one frame without an ASGI event through daphne and autobahn.
 Without the extension (other servers, tests) the transport sends ordinary
 ``websocket.send`` events.
 

@@ -25,6 +25,7 @@ from realtime.transports.frames import (
     SOCKET_EXTENSION,
     Socket,
     websocket_event,
+    websocket_frame,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,14 @@ class WebSocketTransport(AsyncConsumer):
         await aclose_old_connections()
 
     async def write(self, frame: bytes | str, binary: bool) -> None:
+        write_frame = self.write_frame
+        if write_frame is not None:
+            # The whole frame straight to the socket, as a broadcast writes
+            # it: no ASGI event through daphne and autobahn for each reply.
+            write_frame(
+                websocket_frame(frame.encode() if isinstance(frame, str) else frame, binary=binary)
+            )
+            return
         if not binary and isinstance(frame, bytes):
             frame = frame.decode()
         size = len(frame)
