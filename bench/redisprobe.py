@@ -169,19 +169,6 @@ class Probe:
         cost = self.difference(before, self.sample())
         return cost.minus(self.background, times=cost.seconds)
 
-    def after_burst(self, calls: float, *, timeout: float = 90.0) -> Sample:
-        """Wait for a burst of at least `calls` commands (a refresh); sample after it."""
-        deadline = time.monotonic() + timeout
-        last = self.sample()
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            now = self.sample()
-            if self.difference(last, now).calls >= calls:
-                time.sleep(0.25)  # the rest of its pipeline
-                return self.sample()
-            last = now
-        raise TimeoutError(f"no burst of {calls:.0f} Redis commands within {timeout:.0f} s")
-
     def quiet(self, role: str, *, busy: float = 0.05, hold: int = 3, timeout: float = 60.0) -> None:
         """Wait until `role` uses under `busy` of a core for `hold` half-seconds in a row."""
         calm = 0

@@ -45,8 +45,13 @@ class RealtimeSettings:
     LONG_POLL_BUFFER: int = 1000
     #: Lifetime of a signed access token for non-browser clients.
     ACCESS_TOKEN_MAX_AGE: int = 3600
-    #: A crashed instance's connections vanish from presence after this.
+    #: A crashed instance's group registrations go after this, and a registry
+    #: rebuild holds sends back this long at most. (Its connections leave the
+    #: registry and presence within seconds: the live instances sweep them.)
     PRESENCE_TTL: float = 60.0
+    #: Registry and presence entries expire after this unless re-written (every
+    #: third of it): a safety net under the sweep of dead instances' entries.
+    ENTRY_LEASE: float = 3600.0
     #: Recipients written per event-loop turn during a fan-out.
     FANOUT_BATCH: int = 256
     #: Seconds between two checks of every live connection's session or access

@@ -273,12 +273,9 @@ class Connection(Timers):
     def registration(self) -> store.Registration:
         """This connection's registry entry."""
         return store.Registration(
-            connection_id=self.connection_id,
-            hub=self.hub_class.namespace,
-            user_id=self.user_id,
-            owner=self.backplane.channel,
-            transport=self.transport.name,
-        )
+            connection_id=self.connection_id, hub=self.hub_class.namespace,
+            user_id=self.user_id, owner=self.backplane.channel, transport=self.transport.name,
+        )  # fmt: skip
 
     # Lifecycle -----------------------------------------------------------------
 
@@ -286,7 +283,9 @@ class Connection(Timers):
         """Make the connection reachable: local tables, registry, presence."""
         await self.backplane.attach(self)
         if self.user_id:
-            await presence.add_connection(self.user_id, self.presence_member)
+            await presence.add_connection(
+                self.user_id, self.presence_member, self.backplane.channel
+            )
             await self.groups.add(user_group(self.user_id))
         if self.hub_class.allow_broadcast_to_all:
             await self.groups.join_all()

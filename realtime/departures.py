@@ -8,8 +8,10 @@ thousands of commands at the same instant, and the broadcasts to the clients
 that stayed waited behind them. Here ended connections are queued and written
 in pipelines of up to `BATCH` entries, at most every `INTERVAL` seconds.
 
-A failed flush is logged and retried with backoff; the entries also expire by
-themselves after PRESENCE_TTL, so Redis is never wrong for long.
+Each removal also takes the entry out of the process's index on its shard
+(`realtime.liveness`), in the same pipeline. A failed flush is logged and
+retried with backoff; if the process dies meanwhile, the live processes
+sweep what it left.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Departure:
     connection_id: str
     user_id: str
     member: str
+    #: Resumed on another process: only this process's index lets go of it.
+    moved: bool = False
 
 
 class Departures:
@@ -91,9 +95,14 @@ class Departures:
             self._pending.clear()
         try:
             await store.forget_many(
-                [(d.token, d.connection_id, d.user_id, d.member) for d in connections],
+                [
+                    (d.token, d.connection_id, d.user_id, d.member)
+                    for d in connections
+                    if not d.moved
+                ],
                 groups,
                 self.process,
+                [(d.token, d.connection_id, d.user_id, d.member) for d in connections if d.moved],
             )
         except BaseException:
             self.connections[:0] = connections

@@ -55,8 +55,13 @@ def group_key(group: str) -> str:
 
 
 def presence_key(user_id: str) -> str:
-    """A user's live connections, scored by when they expire."""
+    """A user's live connections, scored by when their lease ends."""
     return key("presence", tag(user_id))
+
+
+def presence_owner_key(user_id: str) -> str:
+    """The process that wrote each of a user's presence entries."""
+    return key("powner", tag(user_id))
 
 
 def admitted_key(user_id: str) -> str:
@@ -77,3 +82,13 @@ def proc_key(process: str) -> str:
 def alive_key(process: str) -> str:
     """The short-lived key that says a process runs (on every shard)."""
     return key("alive", process)
+
+
+def index_key(process: str) -> str:
+    """What a process wrote on a shard (one such set per shard): its sweep list."""
+    return key("index", process)
+
+
+def indexed_key() -> str:
+    """The processes with an index on a shard (one such set per shard)."""
+    return key("indexed")

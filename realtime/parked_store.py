@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from realtime.keys import cid_key, group_key, registry_key, token_key
+from realtime import store
+from realtime.keys import group_key, index_key, indexed_key, registry_key, token_key
 from realtime.shards import client_for, pipelined
 from realtime.stateful import Snapshot
 
@@ -120,7 +121,8 @@ async def save(
     return SAVED, ""
 
 
-# KEYS: state hash, frames list, registry entry (one token: one shard).
+# KEYS: state hash, frames list, registry entry (one token: one shard), the
+# claimer's index and the indexed processes there (realtime.liveness).
 # ARGV: the claimer, its transport, the registry TTL.
 _CLAIM = """
 local state = redis.call('HGETALL', KEYS[1])
@@ -136,6 +138,8 @@ local frames = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[3], 'owner', ARGV[1], 'transport', ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[4], 'r' .. KEYS[3])
+redis.call('SADD', KEYS[5], ARGV[1])
 return {2, state, frames}
 """
 
@@ -167,7 +171,8 @@ async def claim(
     joined = json.loads(raw) if raw else []
     await _in_groups(joined, claimer, join=True)
     result = await redis.eval(
-        _CLAIM, 3, *state_keys(token), registry_key(token), claimer, transport, int(ttl) + 1,
+        _CLAIM, 5, *state_keys(token), registry_key(token), index_key(claimer), indexed_key(),
+        claimer, transport, int(ttl) + 1,
     )  # fmt: skip
     outcome = int(result[0])
     if outcome != 2:
@@ -179,8 +184,7 @@ async def claim(
     # The groups written since the read above, and the owner of the id (a
     # sender that looks up the old owner meanwhile is forwarded by it).
     await _in_groups([g for g in groups if g not in joined], claimer, join=True)
-    owner = cid_key(connection_id)
-    await client_for(owner).set(owner, claimer, ex=int(ttl) + 1)
+    await store.set_owner(connection_id, claimer, ttl)
     sent, acked, lost_through, received, next_receive = json.loads(state["counters"])
     snapshot = Snapshot(sent, acked, lost_through, received, next_receive, tuple(result[2]))
     return CLAIMED, Parked(

@@ -234,7 +234,7 @@ async def claim(
             connection_id=connection_id,
             claimer=backplane.channel,
             transport=transport,
-            ttl=conf.get().PRESENCE_TTL,
+            ttl=conf.get().ENTRY_LEASE,
             holds=backplane.groups.__contains__,
         )
         if outcome != parked_store.UNKNOWN or time.monotonic() > deadline:

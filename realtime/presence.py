@@ -1,9 +1,9 @@
 """Who is online: the seed's IConnectionTracker, on atomic Redis operations.
 
-Connections add and remove themselves (``Connection.start``/``closed``);
-each entry carries its own expiry, pushed forward by the owning process every
-PRESENCE_TTL/3 seconds, so the connections of a crashed instance disappear
-by themselves within PRESENCE_TTL without any cleanup job. Entries are
+Connections add and remove themselves (``Connection.start``/``closed``),
+once each: nothing refreshes an entry while its connection lives. The
+entries of a crashed instance are removed within seconds by the instances
+that remain (`realtime.liveness`). Entries are
 `realtime.groups.presence_member` strings.
 """
 
@@ -12,9 +12,13 @@ from __future__ import annotations
 from realtime import conf, portal, store
 
 
-async def add_connection(user_id: object, member: str) -> None:
-    """Record a connection of a user (done for you by every hub connection)."""
-    await store.presence_add(str(user_id), member, conf.get().PRESENCE_TTL)
+async def add_connection(user_id: object, member: str, owner: str = "") -> None:
+    """Record a connection of a user (done for you by every hub connection).
+
+    With `owner` (a process channel), the entry goes when that process dies;
+    without, it stays until removed or ENTRY_LEASE passes.
+    """
+    await store.presence_add(str(user_id), member, conf.get().ENTRY_LEASE, owner)
 
 
 async def remove_connection(user_id: object, member: str) -> None:

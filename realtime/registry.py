@@ -42,7 +42,9 @@ async def owner_runs(token: str, registration: Registration) -> bool:
         return True
     member = presence_member(registration.hub, registration.connection_id)
     await store.forget_many(
-        [(token, registration.connection_id, registration.user_id, member)], (), ""
+        [(token, registration.connection_id, registration.user_id, member)],
+        (),
+        registration.owner,
     )
     return False
 

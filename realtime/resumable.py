@@ -16,7 +16,7 @@ import asyncio
 import time
 from typing import Any
 
-from realtime import conf, parked_store, parking, store
+from realtime import conf, parked_store, parking, presence, store
 from realtime.auth import Identity
 from realtime.connection import CLOSED, OPEN, Connection
 from realtime.handshake import HandshakeReader
@@ -195,7 +195,8 @@ class ResumableConnection(Connection):
     async def moved(self) -> None:
         """Leave this process's tables: the connection was resumed on another one.
 
-        No on_disconnected and no Redis cleanup: the connection lives on there.
+        No on_disconnected and no Redis cleanup but this process's index (see
+        `realtime.liveness`): the connection lives on there.
         """
         self._finished = True
         self.state = CLOSED
@@ -205,6 +206,7 @@ class ResumableConnection(Connection):
         for task in list(self.streams.values()):
             task.cancel()
         await self.backplane.detach(self)
+        self.backplane.forget(self, moved=True)
 
 
 async def resume(
@@ -249,6 +251,8 @@ async def resume(
         local.handover = parking.Handover(parked.owner, set(parked.message_ids))
         local.hub = hub_class(local)
         backplane.local.adopt(local)
+        if local.user_id:  # its presence entry is this process's to keep now
+            await presence.add_connection(local.user_id, local.presence_member, backplane.channel)
     local.transport = transport
     local.identity, local.token_expires = identity, identity.expires
     local.state = parking.RESUMING

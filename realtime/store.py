@@ -30,11 +30,15 @@ from realtime.keys import (
     cid_key,
     early_key,
     group_key,
+    index_key,
+    indexed_key,
     key,
+    presence_key,
     proc_key,
     registry_key,
     secret,
 )
+from realtime.liveness import mark_alive, owner_entry, presence_entry, registry_entry
 from realtime.presence_store import (
     connections_of,
     online_users,
@@ -48,9 +52,9 @@ from realtime.redis_pool import client
 from realtime.shards import BATCH, chosen, client_for, gather, pipelined, scripted, tag
 
 __all__ = [
-    "BATCH", "alive_key", "client", "connections_of", "early_key", "key", "online_users",
-    "owners_of_user", "presence_add", "presence_refresh", "presence_remove", "registry_key",
-    "secret",
+    "BATCH", "alive_key", "client", "connections_of", "early_key", "key", "mark_alive",
+    "online_users", "owners_of_user", "presence_add", "presence_refresh", "presence_remove",
+    "registry_key", "secret",
 ]  # fmt: skip
 
 # Connection registry -------------------------------------------------------
@@ -71,7 +75,8 @@ class Registration:
     stateful: bool = False
 
 
-# KEYS: the registry entry, the early sends (one token: one shard).
+# KEYS: the registry entry, the early sends (one token: one shard), the
+# claimer's index and the indexed processes there (realtime.liveness).
 _CLAIM = """
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return {0} end
@@ -79,6 +84,8 @@ local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= '' then return {1} end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'transport', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[3], 'r' .. KEYS[1])
+redis.call('SADD', KEYS[4], ARGV[1])
 local early = redis.call('GET', KEYS[2]) or ''
 redis.call('DEL', KEYS[2])
 return {2, early}
@@ -95,10 +102,22 @@ class Claim:
     early: bytes = b""
 
 
+# KEYS: the owner key of a connection id, the owner's index and the indexed
+# processes on its shard; ARGV: the owner, the expiry.
+_SET_OWNER = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], 'c' .. KEYS[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""
+
+
 async def set_owner(connection_id: str, owner: str, ttl: float) -> None:
-    """Record which process runs a connection id."""
+    """Record which process runs a connection id (and index it for that process)."""
     name = cid_key(connection_id)
-    await client_for(name).set(name, owner, ex=int(ttl) + 1)
+    await client_for(name).eval(
+        _SET_OWNER, 3, name, index_key(owner), indexed_key(), owner, int(ttl) + 1
+    )
 
 
 async def register(
@@ -119,6 +138,9 @@ async def register(
     async with client_for(name).pipeline(transaction=True) as pipe:
         pipe.hset(name, mapping=entry)
         pipe.expire(name, int(ttl) + 1)
+        if owner:
+            pipe.sadd(index_key(owner), registry_entry(name))
+            pipe.sadd(indexed_key(), owner)
         await pipe.execute()
     if owner:
         await set_owner(connection_id, owner, ttl)
@@ -132,8 +154,9 @@ async def claim(token: str, *, connection_id: str, owner: str, transport: str, t
     """
     name = registry_key(token)
     result = await client_for(name).eval(
-        _CLAIM, 2, name, early_key(token), owner, transport, int(ttl) + 1
-    )
+        _CLAIM, 4, name, early_key(token), index_key(owner), indexed_key(),
+        owner, transport, int(ttl) + 1,
+    )  # fmt: skip
     outcome = {0: UNKNOWN, 1: CONFLICT, 2: CLAIMED}[int(result[0])]
     if outcome == CLAIMED:
         await set_owner(connection_id, owner, ttl)
@@ -168,44 +191,77 @@ def _delete(name: str) -> tuple:
     return name, lambda pipe: pipe.delete(name)
 
 
+def _unindex(name: str, process: str, entry: str) -> tuple:
+    # Routed by the entry's key: the index of its shard.
+    return name, lambda pipe: pipe.srem(index_key(process), entry)
+
+
 async def forget(token: str, connection_id: str) -> None:
     """Remove a connection from the registry."""
     await pipelined([_delete(registry_key(token)), _delete(cid_key(connection_id))])
 
 
 async def forget_many(
-    connections: Iterable[tuple[str, str, str, str]], groups: Iterable[str], process: str
+    connections: Iterable[tuple[str, str, str, str]],
+    groups: Iterable[str],
+    process: str,
+    moved: Iterable[tuple[str, str, str, str]] = (),
 ) -> None:
     """In one pipeline per shard: forget connections (token, connection id, user id,
-    presence member) and remove `process` from `groups`."""
+    presence member) of `process`, out of its index too, take connections
+    resumed on another process out of its index only (`moved`), and remove
+    `process` from `groups`."""
     now = time.time()
     commands = []
     for token, connection_id, user_id, member in connections:
-        commands += [_delete(registry_key(token)), _delete(cid_key(connection_id))]
+        entry, owner = registry_key(token), cid_key(connection_id)
+        commands += [_delete(entry), _delete(owner)]
+        if process:
+            commands += [
+                _unindex(entry, process, registry_entry(entry)),
+                _unindex(owner, process, owner_entry(owner)),
+            ]
         if user_id:
             args = remove_args(user_id, member, now)
             commands.append((args[2], lambda pipe, args=args: pipe.eval(*args)))
+    for token, connection_id, user_id, member in moved:
+        entry, owner = registry_key(token), cid_key(connection_id)
+        commands += [
+            _unindex(entry, process, registry_entry(entry)),
+            _unindex(owner, process, owner_entry(owner)),
+        ]
+        if user_id:
+            entry = presence_entry(user_id, member)
+            commands.append(_unindex(presence_key(user_id), process, entry))
     for group in groups:
         name = group_key(group)
         commands.append((name, lambda pipe, name=name: pipe.srem(name, process)))
     await pipelined(commands)
 
 
-# KEYS: registry keys; ARGV[1] the expiry in seconds, then id, hub, user,
-# owner, transport per connection.
+# KEYS: the process's index, the indexed processes, then registry keys; ARGV:
+# the expiry in seconds, the process, then id, hub, user, transport per
+# connection.
 _REGISTER_MANY = """
-for i = 1, #KEYS do
-  local a = 1 + (i - 1) * 5
+redis.call('SADD', KEYS[2], ARGV[2])
+for i = 3, #KEYS do
+  local a = 2 + (i - 3) * 4
   redis.call('HSET', KEYS[i], 'id', ARGV[a + 1], 'hub', ARGV[a + 2],
-             'user', ARGV[a + 3], 'owner', ARGV[a + 4], 'transport', ARGV[a + 5])
+             'user', ARGV[a + 3], 'owner', ARGV[2], 'transport', ARGV[a + 4])
   redis.call('EXPIRE', KEYS[i], ARGV[1])
+  redis.call('SADD', KEYS[1], 'r' .. KEYS[i])
 end
 return 1
 """
 
-# KEYS: connection id keys; ARGV[1] the expiry in seconds, then one value per key.
+# KEYS: the process's index, the indexed processes, then connection id keys;
+# ARGV: the expiry in seconds, the process (the value of every key).
 _SET_MANY = """
-for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+redis.call('SADD', KEYS[2], ARGV[2])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[1])
+  redis.call('SADD', KEYS[1], 'c' .. KEYS[i])
+end
 return 1
 """
 
@@ -215,22 +271,23 @@ async def refresh_registrations(
     tokens: Iterable[str],
     ttl: float,
     only: Collection[int] | None = None,
+    *,
+    process: str,
 ) -> None:
-    """Re-write the registry entries of live connections (survives a Redis restart),
-    on every shard or on the shards `only`."""
+    """Re-write the registry entries of the live connections of `process`, and its
+    index of them (after a Redis restart), on every shard or on the shards `only`."""
     pairs = list(zip(entries, tokens, strict=True))
     expiry = int(ttl) + 1
+    mine = (index_key(process), indexed_key())
 
     def entries_args(batch: list[tuple[Registration, str]]) -> tuple:
-        values = [
-            v for e, _ in batch for v in (e.connection_id, e.hub, e.user_id, e.owner, e.transport)
-        ]
-        keys = [registry_key(token) for _, token in batch]
-        return (_REGISTER_MANY, len(keys), *keys, expiry, *values)
+        values = [v for e, _ in batch for v in (e.connection_id, e.hub, e.user_id, e.transport)]
+        keys = [*mine, *(registry_key(token) for _, token in batch)]
+        return (_REGISTER_MANY, len(keys), *keys, expiry, process, *values)
 
     def owners_args(batch: list[tuple[Registration, str]]) -> tuple:
-        keys = [cid_key(e.connection_id) for e, _ in batch]
-        return (_SET_MANY, len(keys), *keys, expiry, *(e.owner for e, _ in batch))
+        keys = [*mine, *(cid_key(e.connection_id) for e, _ in batch)]
+        return (_SET_MANY, len(keys), *keys, expiry, process)
 
     await gather(
         scripted(pairs, lambda pair: registry_key(pair[1]), entries_args, only),
@@ -248,16 +305,6 @@ async def _on_shards(only: Collection[int] | None, command) -> None:
 async def heartbeat(process: str, ttl: float, only: Collection[int] | None = None) -> None:
     """Mark a process channel alive for `ttl` seconds."""
     await _on_shards(only, lambda redis: redis.set(proc_key(process), 1, ex=int(ttl) + 1))
-
-
-async def mark_alive(process: str, ttl: float, only: Collection[int] | None = None) -> None:
-    """Say that a process runs, for `ttl` seconds (refreshed every second or so).
-
-    Shorter-lived than `heartbeat`: requests for a crashed process's
-    connections (long polls, sends) are refused within seconds. Group
-    registrations go by the heartbeat, which rides out a slow moment.
-    """
-    await _on_shards(only, lambda redis: redis.set(alive_key(process), 1, px=int(ttl * 1000)))
 
 
 async def is_alive(process: str) -> bool:

@@ -51,5 +51,6 @@ class HubLifetimeManager(Sender, Protocol):
     async def leave(self, member: Any, group: str) -> None:
         """Remove a connection from a (layer-named) group."""
 
-    def forget(self, member: Any) -> None:
-        """Queue the Redis cleanup of a connection that ended."""
+    def forget(self, member: Any, *, moved: bool = False) -> None:
+        """Queue the Redis cleanup of a connection that ended (`moved`: that was
+        resumed on another process)."""

@@ -4,8 +4,10 @@ One channel-layer channel per process (not per connection): a broadcast
 arrives here once, already encoded, and the local part
 (realtime/lifetime/local.py) writes it to every local member. The process
 also runs the connection timers (keep-alive, timeouts) in one sweep instead
-of a timer per connection, keeps its presence, registry and group entries
-alive in Redis while it lives, and drains its connections at shutdown.
+of a timer per connection, marks itself alive in Redis every second (its
+connections' entries are written once and need no refresh), sweeps the
+entries of dead processes (`realtime.liveness`), and drains its connections
+at shutdown.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from redis.exceptions import RedisError
 
-from realtime import conf, metrics, parking, results, revocation, shutdown, store
+from realtime import conf, liveness, metrics, parking, results, revocation, shutdown, store
 from realtime.connection import Connection
 from realtime.departures import Departure, Departures
 from realtime.lifetime import envelopes, publish
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 #: Seconds between this process's liveness marks, and how long one lasts.
 ALIVE_INTERVAL = 1.0
 ALIVE_TTL = 3.0
+#: Sweep chunks (`liveness.CHUNK` entries each) per ALIVE_INTERVAL at most.
+SWEEP_CHUNKS = 20
 
 
 class RedisLifetimeManager:
@@ -140,12 +144,13 @@ class RedisLifetimeManager:
     def _unregister_group(self, group: str) -> None:
         self.departures.group_emptied(group)
 
-    def forget(self, connection: Connection) -> None:
-        """Queue the Redis cleanup of a connection that ended."""
+    def forget(self, connection: Connection, *, moved: bool = False) -> None:
+        """Queue the Redis cleanup of a connection that ended (`moved`: that was
+        resumed on another process, which owns its entries now)."""
         self.departures.connection_ended(
             Departure(
                 connection.token, connection.connection_id, connection.user_id,
-                connection.presence_member,
+                connection.presence_member, moved,
             )
         )  # fmt: skip
 
@@ -248,7 +253,7 @@ class RedisLifetimeManager:
                 settings.KEEPALIVE_INTERVAL,
                 settings.CLIENT_TIMEOUT,
                 settings.HANDSHAKE_TIMEOUT,
-                settings.PRESENCE_TTL / 3,
+                settings.ENTRY_LEASE / 3,
             )
             / 3,
         )
@@ -262,32 +267,35 @@ class RedisLifetimeManager:
                 logger.warning("backplane sweep failed", exc_info=True)
 
     async def sweep_once(self) -> None:
-        """Run every connection's timers and refresh this process's Redis entries."""
+        """Run every connection's timers; every ENTRY_LEASE/3, re-write this process's
+        Redis entries (the safety net's lease, not their liveness)."""
         now = time.monotonic()
         settings = conf.get()
         await activity.refresh(self.connections.values(), now)
         for connection in list(self.connections.values()):
             if connection.due(now, settings):
                 await connection.tick(now)
-        if now - self._refreshed < settings.PRESENCE_TTL / 3:
+        if now - self._refreshed < settings.ENTRY_LEASE / 3:
             return
         await self.register_everything()
         # Only after success: a failed refresh is retried at the next sweep.
         self._refreshed = now
 
     async def register_everything(self, only: Collection[int] | None = None) -> None:
-        """Write this process's heartbeat, liveness, registry, presence and groups to
-        Redis: to every shard, or to the shards `only`."""
-        ttl = conf.get().PRESENCE_TTL
-        await store.heartbeat(self.channel, ttl, only)
+        """Write this process's heartbeat, liveness, registry, presence, groups and
+        index of them to Redis: to every shard, or to the shards `only`."""
+        settings = conf.get()
+        await store.heartbeat(self.channel, settings.PRESENCE_TTL, only)
         await store.mark_alive(self.channel, ALIVE_TTL, only)
         live = list(self.connections.values())
         await store.add_to_groups(list(self.groups), self.channel, only)
+        lease = settings.ENTRY_LEASE
         await store.refresh_registrations(
-            [c.registration() for c in live], [c.token for c in live], ttl, only
-        )
+            [c.registration() for c in live], [c.token for c in live], lease, only,
+            process=self.channel,
+        )  # fmt: skip
         users = [(c.user_id, c.presence_member) for c in live if c.user_id]
-        await store.presence_refresh(users, ttl, only)
+        await store.presence_refresh(users, lease, only, owner=self.channel)
 
     # The registry epoch (realtime/lifetime/rebuild.py) ---------------------------
 
@@ -296,12 +304,17 @@ class RedisLifetimeManager:
         return await self.registry.check()
 
     async def _mark_alive(self) -> None:
-        # One SET per process per ALIVE_INTERVAL: a SIGKILLed process's
-        # long-polling clients get 404 within ALIVE_TTL and reconnect.
+        # A few commands per shard per ALIVE_INTERVAL, however many connections:
+        # a SIGKILLed process's long-polling clients get 404 within ALIVE_TTL,
+        # and its entries are swept by the processes that remain.
         failing = False
+        beat = time.monotonic()
         while True:
             try:
-                await store.mark_alive(self.channel, ALIVE_TTL)
+                await self.liveness_once()
+                if time.monotonic() - beat >= conf.get().PRESENCE_TTL / 3:
+                    await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+                    beat = time.monotonic()
             except (RedisError, OSError):
                 if not failing:
                     logger.warning("could not mark this process alive in Redis", exc_info=True)
@@ -309,6 +322,21 @@ class RedisLifetimeManager:
             else:
                 failing = False
             await asyncio.sleep(ALIVE_INTERVAL)
+
+    async def liveness_once(self) -> None:
+        """Mark this process alive, then sweep what dead processes left (a bounded amount).
+
+        A shard where the previous mark had expired (this process stalled, or
+        the shard restarted) may have had this process's entries swept: the
+        registry watch writes them again there.
+        """
+        expired = await liveness.mark_alive(self.channel, ALIVE_TTL)
+        if expired:
+            logger.warning("liveness mark had expired on shard(s) %s: re-registering", expired)
+            self.registry.lost |= expired
+        for _ in range(SWEEP_CHUNKS):
+            if await liveness.sweep(self.channel) < liveness.CHUNK:
+                break
 
     async def drain(self, reason: str | None = None) -> None:
         """Close every local connection with allowReconnect (graceful shutdown)."""

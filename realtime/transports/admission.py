@@ -146,7 +146,7 @@ async def open_connection(
     """
     identity = admission.identity
     backplane = await get_backplane()
-    ttl = conf.get().PRESENCE_TTL
+    ttl = conf.get().ENTRY_LEASE
     early = b""
     registration = admission.registration
     if registration is not None:

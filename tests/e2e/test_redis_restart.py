@@ -14,9 +14,11 @@ import json
 import time
 
 import pytest
+from redis import Redis
 
 from config.embedded_redis import EmbeddedRedis
 from realtime import conf
+from realtime.keys import index_key, indexed_key, key
 from tests.restart_kit import (
     Watcher,
     change_status_code,
@@ -28,6 +30,18 @@ from tests.support.daphne import LiveStack
 from tests.support.http import fetch_access_token
 
 pytestmark = pytest.mark.e2e
+
+
+def indexed_entries(url: str) -> tuple[int, int, int]:
+    """Processes with an index, their index entries, and connection id owner keys."""
+    redis = Redis.from_url(url)
+    try:
+        processes = [p.decode() for p in redis.smembers(indexed_key())]
+        entries = sum(redis.scard(index_key(p)) for p in processes)
+        return len(processes), entries, len(list(redis.scan_iter(key("cid", "*"))))
+    finally:
+        redis.close()
+
 
 USER, PASSWORD = "alice", "alice-pass-1"
 CLIENTS = 3
@@ -98,6 +112,7 @@ async def test_open_clients_match_the_database_after_redis_is_killed_and_restart
         await asyncio.to_thread(live.manage, "run_notifier", "--once")
         final = await converge(watchers, live, USER, order_id, timeout=30)
         await asyncio.sleep(1.0)  # a repeat, if any, has arrived by now
+        index = await asyncio.to_thread(indexed_entries, redis.url)
         log = live.log()
         still_open = [w.open_sockets for w in watchers]
     finally:
@@ -123,5 +138,11 @@ async def test_open_clients_match_the_database_after_redis_is_killed_and_restart
         # A restarted Redis may have lost what waited for the server, data
         # kept or not: the clients catch up, without a repeat.
         assert watcher.resyncs == 1
+    # The rebuild wrote the process's index again: registry entry, connection
+    # id owner and presence entry of every open connection.
+    processes, entries, connections = index
+    assert processes == 1
+    assert connections > 0
+    assert entries == 3 * connections
     cause = "on a restarted Redis server" if appendonly else "for a new epoch"
     assert f"registry rebuilt {cause}" in log

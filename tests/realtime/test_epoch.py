@@ -10,6 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
 from realtime import DeliveryError, conf, epoch, hub_context, shards, store
+from realtime.keys import index_key
 from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator, flush_redis, group_processes
 from tests.factories import make_notification, make_order
@@ -106,6 +107,9 @@ async def test_a_flushed_registry_is_rebuilt_and_open_connections_resync(custome
     assert set(await store.connections_of(str(customer.pk))) == members
     for connection in backplane.connections.values():
         assert await store.owner_of(connection.connection_id) == backplane.channel
+    # Its index too: registry entry, connection id owner, presence entry of each.
+    index = [await redis.scard(index_key(backplane.channel)) for redis in shards.every()]
+    assert sum(index) == 3 * len(backplane.connections)
     assert await notifications.receive_event("Resync") == []
     assert await notifications.receive_event("UnreadCountUpdated") == [2]
     status = await orders.receive_event("OrderStatusUpdated")

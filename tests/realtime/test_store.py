@@ -67,7 +67,7 @@ async def test_refresh_rewrites_registrations_a_restart_lost():
     for entry, token in zip(entries, tokens, strict=True):
         await store.forget(token, entry.connection_id)  # as after Redis restarted empty
 
-    await store.refresh_registrations(entries, tokens, ttl=30)
+    await store.refresh_registrations(entries, tokens, ttl=30, process="p1")
 
     assert [await store.lookup(token) for token in tokens] == entries
     assert {await store.owner_of(e.connection_id) for e in entries} == {"p1"}
@@ -119,7 +119,7 @@ async def test_presence_expires_unless_refreshed():
     await store.presence_add(stale, "echo|s", ttl=0.5)
     await store.presence_add(fresh, "echo|f", ttl=0.5)
 
-    await store.presence_refresh([(fresh, "echo|f")], ttl=30)
+    await store.presence_refresh([(fresh, "echo|f")], ttl=30, owner="p1")
     await asyncio.sleep(0.8)
 
     assert await store.connections_of(stale) == []

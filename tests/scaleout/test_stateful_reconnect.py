@@ -10,9 +10,24 @@ the hub sees one connection throughout.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from realtime import shards
+from realtime.keys import index_key, indexed_key
 from tests.stateful_kit import assert_exactly_once, stream_through_cuts
+
+
+async def index_entries_naming(connection_id: str) -> list[str]:
+    """Entries of any process's index that name the connection id."""
+    found = []
+    for redis in shards.every():
+        for process in await redis.smembers(indexed_key()):
+            entries = await redis.smembers(index_key(process.decode()))
+            found += [e.decode() for e in entries if connection_id in e.decode()]
+    return found
 
 
 @pytest.mark.parametrize("protocol", ["json", "messagepack"])
@@ -32,3 +47,9 @@ async def test_numbered_events_survive_drops_that_resume_on_the_other_instance(
     everywhere = "".join(logs)
     assert everywhere.count(f"resumehub on_connected {connection_id}") == 1
     assert everywhere.count(f"resumehub on_disconnected {connection_id}") == 1
+    # Every owner let go of its index entries of the connection (the old ones
+    # at each handover): none is left for a sweep (cleanup is batched).
+    deadline = time.monotonic() + 2
+    while await index_entries_naming(connection_id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await index_entries_naming(connection_id) == []
