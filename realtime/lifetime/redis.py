@@ -332,7 +332,8 @@ class RedisLifetimeManager:
         """
         expired = await liveness.mark_alive(self.channel, ALIVE_TTL)
         if expired:
-            logger.warning("liveness mark had expired on shard(s) %s: re-registering", expired)
+            shards = ",".join(map(str, sorted(expired)))
+            logger.warning("liveness mark had expired on shard(s) %s: re-registering", shards)
             self.registry.lost |= expired
         for _ in range(SWEEP_CHUNKS):
             if await liveness.sweep(self.channel) < liveness.CHUNK:

@@ -26,9 +26,9 @@ async def test_a_mass_disconnect_is_cleaned_up_in_a_few_pipelines(monkeypatch):
     calls = []
     original = store.forget_many
 
-    async def counted(connections, groups, process):
+    async def counted(connections, groups, process, moved=()):
         calls.append(len(connections))
-        await original(connections, groups, process)
+        await original(connections, groups, process, moved)
 
     monkeypatch.setattr(store, "forget_many", counted)
     queue = Departures("proc-a", lambda group: False)
