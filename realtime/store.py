@@ -196,6 +196,14 @@ def _unindex(name: str, process: str, entry: str) -> tuple:
     return name, lambda pipe: pipe.srem(index_key(process), entry)
 
 
+def _unindex_connection(token: str, connection_id: str, process: str) -> list[tuple]:
+    entry, owner = registry_key(token), cid_key(connection_id)
+    return [
+        _unindex(entry, process, registry_entry(entry)),
+        _unindex(owner, process, owner_entry(owner)),
+    ]
+
+
 async def forget(token: str, connection_id: str) -> None:
     """Remove a connection from the registry."""
     await pipelined([_delete(registry_key(token)), _delete(cid_key(connection_id))])
@@ -214,22 +222,14 @@ async def forget_many(
     now = time.time()
     commands = []
     for token, connection_id, user_id, member in connections:
-        entry, owner = registry_key(token), cid_key(connection_id)
-        commands += [_delete(entry), _delete(owner)]
+        commands += [_delete(registry_key(token)), _delete(cid_key(connection_id))]
         if process:
-            commands += [
-                _unindex(entry, process, registry_entry(entry)),
-                _unindex(owner, process, owner_entry(owner)),
-            ]
+            commands += _unindex_connection(token, connection_id, process)
         if user_id:
             args = remove_args(user_id, member, now)
             commands.append((args[2], lambda pipe, args=args: pipe.eval(*args)))
     for token, connection_id, user_id, member in moved:
-        entry, owner = registry_key(token), cid_key(connection_id)
-        commands += [
-            _unindex(entry, process, registry_entry(entry)),
-            _unindex(owner, process, owner_entry(owner)),
-        ]
+        commands += _unindex_connection(token, connection_id, process)
         if user_id:
             entry = presence_entry(user_id, member)
             commands.append(_unindex(presence_key(user_id), process, entry))
