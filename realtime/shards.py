@@ -9,7 +9,9 @@ script touches together share a tag and so a shard.
 
 Some keys are per process or per shard and live on every shard: a
 process's heartbeat and liveness, the registry epoch, the set of online
-users. They are written on every shard (`every`) and read on one.
+users. They are written on every shard (`every`) and read on one. A
+process's index (`realtime.liveness`) also has one key per shard, each
+listing what the process wrote on that shard, written with those entries.
 """
 
 from __future__ import annotations

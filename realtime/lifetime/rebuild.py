@@ -5,8 +5,10 @@ Every REGISTRY_CHECK_INTERVAL the process reads every shard's epoch
 (restarted empty, flushed, failed over to an empty replica); another server
 with the same epoch came back with its data (append-only file, a failover),
 possibly without its last writes; a shard that did not answer at a check
-may have missed writes. The process writes again what it holds on those
-shards only, holding sends back there meanwhile. Messages waiting for this
+may have missed writes; on a shard where the process's liveness mark had
+expired, the others may have swept its entries (`realtime.liveness`). The
+process writes again what it holds on those shards only, with its index of
+it, holding sends back there meanwhile. Messages waiting for this
 process may be gone after a restart, so then every local connection's hub
 runs `on_resync`; after a mere outage of the same server they are not.
 """
