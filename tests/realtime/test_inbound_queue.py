@@ -44,7 +44,8 @@ def client():
 
 threading.Thread(target=client, daemon=True).start()
 reactor.callLater(60, reactor.stop)
-Server(application=app, endpoints=[f"tcp:port={port}:interface=127.0.0.1"], signal_handlers=False).run()
+endpoint = f"tcp:port={port}:interface=127.0.0.1"
+Server(application=app, endpoints=[endpoint], signal_handlers=False).run()
 print(json.dumps(report))
 """
 
