@@ -4,6 +4,8 @@ import asyncio
 import json
 import uuid
 
+import pytest
+
 from realtime import redis_pool, shards, stats, store
 from realtime.testing import group_processes
 
@@ -13,14 +15,26 @@ def _name(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
+#: Owners of the entries written here. Marked alive for each test: a live
+#: process in the session (a hub test's backplane) sweeps the entries of
+#: any owner whose mark expired (realtime.liveness), as in production.
+P1, P2 = _name("proc"), _name("proc")
+
+
+@pytest.fixture(autouse=True)
+async def live_owners():
+    for process in (P1, P2):
+        await store.mark_alive(process, ttl=60)
+
+
 async def test_a_registration_is_looked_up_by_token_and_forgotten():
     token, cid = _name("tok"), _name("cid")
-    await store.register(token, connection_id=cid, hub="echo", user_id="7", ttl=30, owner="p1")
+    await store.register(token, connection_id=cid, hub="echo", user_id="7", ttl=30, owner=P1)
 
     assert await store.lookup(token) == store.Registration(
-        connection_id=cid, hub="echo", user_id="7", owner="p1", transport=""
+        connection_id=cid, hub="echo", user_id="7", owner=P1, transport=""
     )
-    assert await store.owner_of(cid) == "p1"
+    assert await store.owner_of(cid) == P1
     await store.forget(token, cid)
     assert await store.lookup(token) is None
     assert await store.owner_of(cid) is None
@@ -39,11 +53,11 @@ async def test_keys_name_a_digest_of_the_token_never_the_token():
 
 async def test_a_token_is_claimed_by_one_process_once():
     token, cid = _name("tok"), _name("cid")
-    unknown = await store.claim(token, connection_id=cid, owner="p1", transport="ws", ttl=30)
+    unknown = await store.claim(token, connection_id=cid, owner=P1, transport="ws", ttl=30)
     await store.register(token, connection_id=cid, hub="echo", user_id="", ttl=30)
 
-    first = await store.claim(token, connection_id=cid, owner="p1", transport="ws", ttl=30)
-    second = await store.claim(token, connection_id=cid, owner="p2", transport="sse", ttl=30)
+    first = await store.claim(token, connection_id=cid, owner=P1, transport="ws", ttl=30)
+    second = await store.claim(token, connection_id=cid, owner=P2, transport="sse", ttl=30)
 
     assert (unknown.outcome, first.outcome, second.outcome) == (
         store.UNKNOWN,
@@ -51,8 +65,8 @@ async def test_a_token_is_claimed_by_one_process_once():
         store.CONFLICT,
     )
     registration = await store.lookup(token)
-    assert (registration.owner, registration.transport) == ("p1", "ws")
-    assert await store.owner_of(cid) == "p1"
+    assert (registration.owner, registration.transport) == (P1, "ws")
+    assert await store.owner_of(cid) == P1
     await store.forget(token, cid)
 
 
@@ -60,23 +74,23 @@ async def test_refresh_rewrites_registrations_a_restart_lost():
     tokens = [_name("tok") for _ in range(3)]
     entries = [
         store.Registration(
-            connection_id=_name("cid"), hub="echo", user_id="", owner="p1", transport="ws"
+            connection_id=_name("cid"), hub="echo", user_id="", owner=P1, transport="ws"
         )
         for _ in tokens
     ]
     for entry, token in zip(entries, tokens, strict=True):
         await store.forget(token, entry.connection_id)  # as after Redis restarted empty
 
-    await store.refresh_registrations(entries, tokens, ttl=30, process="p1")
+    await store.refresh_registrations(entries, tokens, ttl=30, process=P1)
 
     assert [await store.lookup(token) for token in tokens] == entries
-    assert {await store.owner_of(e.connection_id) for e in entries} == {"p1"}
+    assert {await store.owner_of(e.connection_id) for e in entries} == {P1}
     for entry, token in zip(entries, tokens, strict=True):
         await store.forget(token, entry.connection_id)
 
 
 async def test_forget_many_removes_connections_presence_and_group_entries():
-    user, process, group = _name("user"), _name("proc"), _name("group")
+    user, process, group = _name("user"), P1, _name("group")
     token, cid = _name("tok"), _name("cid")
     await store.register(token, connection_id=cid, hub="echo", user_id=user, ttl=30, owner=process)
     await store.presence_add(user, f"echo|{cid}", ttl=30)
@@ -119,7 +133,7 @@ async def test_presence_expires_unless_refreshed():
     await store.presence_add(stale, "echo|s", ttl=0.5)
     await store.presence_add(fresh, "echo|f", ttl=0.5)
 
-    await store.presence_refresh([(fresh, "echo|f")], ttl=30, owner="p1")
+    await store.presence_refresh([(fresh, "echo|f")], ttl=30, owner=P1)
     await asyncio.sleep(0.8)
 
     assert await store.connections_of(stale) == []
@@ -132,13 +146,13 @@ async def test_presence_expires_unless_refreshed():
 async def test_owners_of_user_are_the_processes_running_their_connections():
     user, tokens = _name("user"), [_name("tok") for _ in range(3)]
     cids = [_name("cid") for _ in tokens]
-    for token, cid, owner in zip(tokens, cids, ["p1", "p2", "p2"], strict=True):
+    for token, cid, owner in zip(tokens, cids, [P1, P2, P2], strict=True):
         await store.register(
             token, connection_id=cid, hub="echo", user_id=user, ttl=30, owner=owner
         )
         await store.presence_add(user, f"echo|{cid}", ttl=30)
 
-    assert await store.owners_of_user(user) == {"p1", "p2"}
+    assert await store.owners_of_user(user) == {P1, P2}
     assert await store.owners_of_user(_name("user")) == set()
     for token, cid in zip(tokens, cids, strict=True):
         await store.forget(token, cid)
