@@ -103,12 +103,10 @@ class Upkeep:
             if application is not None:
                 self._report(protocol, application, disconnected)
                 del details["application_instance"]
+            # Finished but still connected: marked again when it disconnects.
+            self.settled.discard(protocol)
             if disconnected:
                 del connections[protocol]
-                self.settled.discard(protocol)
-            else:
-                # Finished but still connected: reaped again when it disconnects.
-                self.settled.discard(protocol)
 
     def _report(self, protocol: Any, application: Future, disconnected: float | None) -> None:
         try:
