@@ -38,6 +38,7 @@ from bench.servers import (
     cpu_seconds,
     start_server,
 )
+from bench.trigger import STEPS
 from bench.wsclient import http_post
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class ContenderRun:
         seqs = self._seqs(count)
         op = extra.pop("op", "broadcast")
         expected = self.ctx.loadgen.arm(seqs, spec)
-        sent = trigger.run(op=op, seq0=seqs[0], count=count, interval=interval, **extra)
+        reply = trigger.run(op=op, seq0=seqs[0], count=count, interval=interval, **extra)
+        sent = reply["sent"]
         # Generous: 15 s, plus the sending time, plus 0.5 ms per message.
         timeout = min(600.0, 15.0 + count * interval + expected / 2000)
         receipts = self.ctx.loadgen.collect(timeout=timeout)
@@ -173,7 +175,11 @@ class ContenderRun:
                 timeout,
                 receipts["dropped"],
             )
-        return stats.fanout_run(receipts, sent, seqs) | {"dropped": receipts["dropped"]}
+        return (
+            stats.fanout_run(receipts, sent, seqs)
+            | {"dropped": receipts["dropped"]}
+            | stats.step_medians(reply.get("steps", ()))
+        )
 
     # Scenarios ------------------------------------------------------------------
 
@@ -397,10 +403,12 @@ class ContenderRun:
             )
             for _ in range(plan.repeats)
         ]
+        # The steps every run timed (a change whose publish failed lacks some).
+        steps = [f"{s}_ms" for s in STEPS if all(f"{s}_ms" in run for run in runs)]
         self.result["e2e"] = {
             "others": resized["live"],
             "changes": plan.e2e_count,
-            **stats.summarize(runs, ("p50_ms", "p99_ms", "complete_max_ms")),
+            **stats.summarize(runs, ("p50_ms", "p99_ms", "complete_max_ms", *steps)),
             "received": sum(r["received"] for r in runs),
             "expected": sum(r["expected"] for r in runs),
         }

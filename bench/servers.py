@@ -344,12 +344,12 @@ class Trigger:
             raise RuntimeError(f"trigger did not answer; see {self._log.name}")
         return json.loads(line)
 
-    def run(self, timeout: float = COMMAND_TIMEOUT, **command: Any) -> list[float]:
-        """Send one command and return the send times."""
+    def run(self, timeout: float = COMMAND_TIMEOUT, **command: Any) -> dict:
+        """Send one command; return its reply (the send times under "sent")."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
-        return self._read(timeout)["sent"]
+        return self._read(timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -34,6 +34,15 @@ def summarize(runs: list[dict], keys: Iterable[str]) -> dict[str, dict[str, floa
     return {key: spread(run[key] for run in runs) for key in keys}
 
 
+def step_medians(steps: Iterable[dict[str, float]]) -> dict[str, float]:
+    """Per step of a change (bench.trigger.STEPS), the median ms over changes."""
+    by_step: dict[str, list[float]] = {}
+    for change in steps:
+        for step, ms in change.items():
+            by_step.setdefault(step, []).append(ms)
+    return {f"{step}_ms": statistics.median(values) for step, values in by_step.items()}
+
+
 def fanout_run(receipts: dict, sent: list[float], seqs: list[int]) -> dict:
     """Metrics of one fan-out run (K broadcasts) from merged receipts."""
     latencies = [v for seq in seqs for v in receipts["latencies"].get(seq, ())]

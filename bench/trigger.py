@@ -90,24 +90,69 @@ async def broadcast(send: Send, seq0: int, count: int, interval: float) -> list[
     return sent
 
 
-def change_orders(order_id: int, seq0: int, count: int, interval: float) -> list[float]:
-    """Commit `count` status changes through the service (sync, as a view would)."""
+#: Where an order change has got to, timed from just before `change_status`:
+#: its transaction committed (the publisher's on_commit starts), the state
+#: recorded and leased (`orders.services._record` returned), the first event
+#: handed to Redis (the first sync send returned). The client's receipt ends it.
+STEPS = ("committed", "recorded", "handed_over")
+
+
+def change_orders(order_id: int, seq0: int, count: int, interval: float) -> dict:
+    """Commit `count` status changes through the service (sync, as a view would).
+
+    Return the send times and, per change, when each of STEPS ended (ms).
+    The steps are read by wrapping the real functions for the run's length:
+    a pre_save receiver whose on_commit callback runs first after the commit
+    (it is registered before the publish gate's post_save one), and
+    `services._record` and `portal.call`, called as before.
+    """
+    from django.db import transaction
+    from django.db.models.signals import pre_save
+
     from orders import services
     from orders.models import Order
+    from realtime import portal
+
+    marks: dict[str, float] = {}
+
+    def mark(step: str) -> None:
+        marks.setdefault(step, time.perf_counter())
+
+    def on_pre_save(**kwargs: Any) -> None:
+        transaction.on_commit(lambda: mark("committed"))
+
+    def timed(function: Callable, step: str) -> Callable:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            finally:
+                mark(step)
+
+        return call
 
     order = Order.objects.get(pk=order_id)
     statuses = [Order.Status.PROCESSING, Order.Status.SHIPPED]
     sent: list[float] = []
-    start = time.monotonic()
-    for k in range(count):
-        if interval:
-            time.sleep(max(0.0, start + k * interval - time.monotonic()))
-        now = time.time()
-        services.change_status(
-            order, status=statuses[k % 2], message=payloads.order_message(seq0 + k, now)
-        )
-        sent.append(now)
-    return sent
+    steps: list[dict[str, float]] = []
+    record, call = services._record, portal.call
+    services._record, portal.call = timed(record, "recorded"), timed(call, "handed_over")
+    pre_save.connect(on_pre_save, sender=Order, dispatch_uid="bench.trigger.steps")
+    try:
+        start = time.monotonic()
+        for k in range(count):
+            if interval:
+                time.sleep(max(0.0, start + k * interval - time.monotonic()))
+            marks.clear()
+            begun, now = time.perf_counter(), time.time()
+            services.change_status(
+                order, status=statuses[k % 2], message=payloads.order_message(seq0 + k, now)
+            )
+            sent.append(now)
+            steps.append({s: 1000 * (marks[s] - begun) for s in STEPS if s in marks})
+    finally:
+        pre_save.disconnect(sender=Order, dispatch_uid="bench.trigger.steps")
+        services._record, portal.call = record, call
+    return {"sent": sent, "steps": steps}
 
 
 def main(kind: str) -> None:
@@ -123,12 +168,12 @@ def main(kind: str) -> None:
         if op == "quit":
             break
         if op == "broadcast":
-            sent = loop.run_until_complete(broadcast(send, **command))
+            reply = {"sent": loop.run_until_complete(broadcast(send, **command))}
         elif op == "orders":
-            sent = change_orders(command.pop("order"), **command)
+            reply = change_orders(command.pop("order"), **command)
         else:
             raise SystemExit(f"unknown op {op!r}")
-        print(json.dumps({"sent": sent}), flush=True)
+        print(json.dumps(reply), flush=True)
     loop.close()
 
 
