@@ -19,7 +19,7 @@ hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 Request bodies over a route's limit are refused from the request's head,
 before daphne reads them (`realtime.server.bounded_bodies`).
 
-And five changes to what daphne does per WebSocket, each measured in
+And six changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
 - TCP connections send as soon as they are written to when nothing is
@@ -32,7 +32,9 @@ bench/ (see bench/results/FINDINGS.md):
 - autobahn's debug-log arguments are formatted only when a debug line is
   written (`realtime.server.lazy_debug`), not for every frame and connection;
 - daphne's reaping and timeout loops visit the connections that need a look,
-  not every connection every second or two (`realtime.server.upkeep`).
+  not every connection every second or two (`realtime.server.upkeep`);
+- an open WebSocket keeps neither a copy of autobahn's options nor its
+  handshake's request and headers (`realtime.server.slim`).
 
 WebSocket and HTTP scopes also offer `SOCKET_EXTENSION` (`SocketControl`):
 how many bytes of a connection wait in Twisted's write buffer, and a way to
@@ -61,7 +63,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from realtime.server import bounded_bodies, lazy_debug, workers, write_through
+from realtime.server import bounded_bodies, lazy_debug, slim, workers, write_through
 from realtime.server.upkeep import CHECK_EVERY, REAP_EVERY, Upkeep
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
@@ -246,6 +248,8 @@ class Server(daphne_server.Server):
         super().protocol_connected(protocol)
         self.upkeep.connected(protocol)
         release_http_channel(protocol)
+        if isinstance(protocol, WebSocketProtocol):
+            slim.adopt(protocol)
 
     def protocol_disconnected(self, protocol: object) -> None:
         super().protocol_disconnected(protocol)
