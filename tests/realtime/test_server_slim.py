@@ -6,8 +6,6 @@ offers permessage-deflate: autobahn's accept callback runs) open sockets,
 echo a message, and the server reports what its protocol objects hold.
 """
 
-import json
-
 import pytest
 
 from realtime.server.slim import HANDSHAKE_ONLY
