@@ -74,6 +74,11 @@ class UnitCosts:
     def __mul__(self, k: float) -> UnitCosts:
         return UnitCosts(self.daphne * k, self.redis * k, self.calls * k, self.net * k)
 
+    def at_least_zero(self) -> UnitCosts:
+        """Each cost, or 0 where the measurement came out below it: a cost of
+        about nothing measures as noise around zero (the idle upkeep now)."""
+        return UnitCosts(*(max(0.0, v) for v in (self.daphne, self.redis, self.calls, self.net)))
+
 
 ZERO = UnitCosts(0.0, 0.0, 0.0, 0.0)
 
@@ -101,7 +106,7 @@ class Costs:
         whole = UnitCosts.of(one)
         return cls(
             base=UnitCosts.of(background),
-            upkeep=UnitCosts.of(ops["upkeep_per_connection_minute"]) * (1 / 60),
+            upkeep=UnitCosts.of(ops["upkeep_per_connection_minute"]).at_least_zero() * (1 / 60),
             session=UnitCosts.of(ops["connect_and_subscribe"])
             + UnitCosts.of(ops["disconnect_subscribed"]),
             # Redis's share only: daphne's is per process and per recipient.

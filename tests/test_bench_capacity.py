@@ -89,6 +89,16 @@ def test_the_model_splits_a_broadcast_into_per_process_and_per_recipient_costs()
     assert costs.upkeep.calls == pytest.approx(0.5)
 
 
+def test_an_upkeep_measured_below_zero_counts_as_none():
+    # Entries are written once, so idle connections cost Redis about nothing,
+    # and a measurement lands on either side of zero.
+    ops = {**OPS, "upkeep_per_connection_minute": _op({"d1": 290.0}, -10.4, -0.01, 5.0)}
+    costs = Costs.of(ops, BACKGROUND)
+    assert (costs.upkeep.redis, costs.upkeep.calls) == (0.0, 0.0)
+    assert costs.upkeep.daphne == pytest.approx(290e-6 / 60)
+    assert costs.upkeep.net == pytest.approx(5.0 / 60)
+
+
 def test_the_mixed_prediction_adds_background_upkeep_churn_and_broadcasts():
     predicted = predict_mixed(OPS, background=BACKGROUND, hold=1000, churn=10, rate=5, active=1.0)
     # 3 ms + 1,000 x 10 µs + 10 x 10.5 ms + 5 x (1 ms + 1,000 x 2 µs)
