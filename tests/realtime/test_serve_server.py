@@ -12,11 +12,10 @@ from tests.support.processes import run_child
 
 CHILD = r"""
 from tests.support.processes import accepts, wait_until
-import gc, json, socket, sys, threading, time
-from daphne.server import Server
+from tests.support.reactor_child import free_port, serve
+import gc, json, sys, time
 from twisted.internet import reactor
 from twisted.web.http import HTTPChannel
-from realtime.server.serve import Server as OurServer
 from realtime.transports.frames import FRAMES_EXTENSION, websocket_frame
 
 async def app(scope, receive, send):
@@ -36,19 +35,11 @@ async def app(scope, receive, send):
         elif message["type"] == "websocket.disconnect":
             return
 
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
+port = free_port()
 report = {}
 
-def clients():
+def clients(server):
     from websockets.sync.client import connect
-    try:
-        talk(connect)
-    finally:
-        reactor.callFromThread(reactor.stop)
-
-def talk(connect):
     wait_until(lambda: accepts(port), timeout=10)
     sockets = [connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) for _ in range(20)]
     time.sleep(3)  # daphne reaps finished HTTP requests every second
@@ -69,14 +60,7 @@ def count():
     # type(), not isinstance(): lazy objects (Django settings) resolve on __class__.
     report["http_channels"] = sum(issubclass(type(o), HTTPChannel) for o in gc.get_objects())
 
-server_class = OurServer if sys.argv[1] == "ours" else Server
-threading.Thread(target=clients, daemon=True).start()
-reactor.callLater(30, reactor.stop)
-server_class(
-    application=app,
-    endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
-    signal_handlers=False,
-).run()
+serve(sys.argv[1], app, port, clients, limit=30)
 print(json.dumps(report))
 """
 

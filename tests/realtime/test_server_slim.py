@@ -13,11 +13,10 @@ from tests.support.processes import run_child
 
 CHILD = r"""
 from tests.support.processes import accepts, wait_until
-import json, socket, sys, threading, time
+from tests.support.reactor_child import free_port, serve
+import json, sys, time
 from daphne.access import AccessLogGenerator
-from daphne.server import Server
 from twisted.internet import reactor
-from realtime.server.serve import Server as OurServer
 
 which = sys.argv[1]
 report = {}
@@ -32,11 +31,9 @@ async def app(scope, receive, send):
         elif message["type"] == "websocket.disconnect":
             return
 
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
+port = free_port()
 
-def look():
+def look(server):
     protocols = [p for p in server.connections if hasattr(p, "autoPingInterval")]
     report["sockets"] = len(protocols)
     report["attributes"] = sorted({name for p in protocols for name in vars(p)})
@@ -47,33 +44,22 @@ def look():
         for p in protocols
     ]
 
-def clients():
+def clients(server):
     from websockets.sync.client import connect
-    try:
-        wait_until(lambda: accepts(port), timeout=10)
-        sockets = [connect(f"ws://127.0.0.1:{port}/ws/{k}?x=1", open_timeout=10) for k in range(3)]
-        time.sleep(0.5)
-        reactor.callFromThread(look)
-        time.sleep(0.5)
-        report["echoes"] = []
-        for ws in sockets:
-            ws.send("hello")
-            report["echoes"].append(ws.recv(timeout=5))
-        for ws in sockets:
-            ws.close()
-        time.sleep(0.5)
-    finally:
-        reactor.callFromThread(reactor.stop)
+    wait_until(lambda: accepts(port), timeout=10)
+    sockets = [connect(f"ws://127.0.0.1:{port}/ws/{k}?x=1", open_timeout=10) for k in range(3)]
+    time.sleep(0.5)
+    reactor.callFromThread(look, server)
+    time.sleep(0.5)
+    report["echoes"] = []
+    for ws in sockets:
+        ws.send("hello")
+        report["echoes"].append(ws.recv(timeout=5))
+    for ws in sockets:
+        ws.close()
+    time.sleep(0.5)
 
-threading.Thread(target=clients, daemon=True).start()
-reactor.callLater(30, reactor.stop)
-server = (OurServer if which == "ours" else Server)(
-    application=app,
-    endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
-    signal_handlers=False,
-    action_logger=AccessLogGenerator(sys.stderr),
-)
-server.run()
+serve(which, app, port, clients, limit=30, action_logger=AccessLogGenerator(sys.stderr))
 print(json.dumps(report))
 """
 

@@ -14,11 +14,10 @@ from tests.support.processes import run_child
 
 CHILD = r"""
 from tests.support.processes import accepts, wait_until
-import base64, json, os, socket, sys, threading, time
-from daphne.server import Server
+from tests.support.reactor_child import free_port, serve
+import base64, json, os, socket, sys, time
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
-from realtime.server.serve import Server as OurServer
 
 which, options = sys.argv[1], json.loads(sys.argv[2])
 report = {"looks": 0}
@@ -41,9 +40,7 @@ async def app(scope, receive, send):
         elif message["type"] == "websocket.disconnect":
             return
 
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
+port = free_port()
 
 def raw_socket(path="/ws"):
     # A WebSocket whose frames are read by hand: pings stay visible.
@@ -86,48 +83,44 @@ def opcodes(sock, seconds):
         seen.append(first[0] & 0x0F)
     return seen
 
-def clients():
+def clients(server):
     from websockets.sync.client import connect
+    wait_until(lambda: accepts(port), timeout=10)
+    url = f"ws://127.0.0.1:{port}/ws"
+    idle = [connect(url, open_timeout=10) for _ in range(options["idle"])]
+    watched, _ = raw_socket()
+    time.sleep(options.get("settle", 0))
+    report["looks"] = 0
+    report["frames"] = opcodes(watched, options["watch"])
+    report["looks_per_socket"] = report["looks"] / (len(idle) + 1)
+    failing = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10)
+    failing.send("anything")
     try:
-        wait_until(lambda: accepts(port), timeout=10)
-        url = f"ws://127.0.0.1:{port}/ws"
-        idle = [connect(url, open_timeout=10) for _ in range(options["idle"])]
-        watched, _ = raw_socket()
-        time.sleep(options.get("settle", 0))
-        report["looks"] = 0
-        report["frames"] = opcodes(watched, options["watch"])
-        report["looks_per_socket"] = report["looks"] / (len(idle) + 1)
-        failing = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10)
-        failing.send("anything")
-        try:
-            failing.recv(timeout=5)
-        except Exception as exc:
-            report["failing_closed"] = getattr(getattr(exc, "rcvd", None), "code", repr(exc))
-        started = time.monotonic()
-        unaccepted, report["unaccepted"] = raw_socket("/never")
-        report["unaccepted_after"] = time.monotonic() - started
-        unaccepted.close()
-        for ws in idle:
-            ws.close()
-        watched.close()
-        time.sleep(3)  # reaped every second
-        reactor.callFromThread(lambda: report.update(table=len(server.connections)))
-        time.sleep(1)
-    finally:
-        reactor.callFromThread(reactor.stop)
+        failing.recv(timeout=5)
+    except Exception as exc:
+        report["failing_closed"] = getattr(getattr(exc, "rcvd", None), "code", repr(exc))
+    started = time.monotonic()
+    unaccepted, report["unaccepted"] = raw_socket("/never")
+    report["unaccepted_after"] = time.monotonic() - started
+    unaccepted.close()
+    for ws in idle:
+        ws.close()
+    watched.close()
+    time.sleep(3)  # reaped every second
+    reactor.callFromThread(lambda: report.update(table=len(server.connections)))
+    time.sleep(1)
 
-threading.Thread(target=clients, daemon=True).start()
-reactor.callLater(60, reactor.stop)
-server = (OurServer if which == "ours" else Server)(
-    application=app,
-    endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
-    signal_handlers=False,
+serve(
+    which,
+    app,
+    port,
+    clients,
+    limit=60,
     ping_interval=options["ping_interval"],
     websocket_timeout=options["websocket_timeout"],
     application_close_timeout=1,
     websocket_connect_timeout=options.get("connect_timeout", 5),
 )
-server.run()
 print(json.dumps(report))
 """
 
