@@ -19,7 +19,7 @@ hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 Request bodies over a route's limit are refused from the request's head,
 before daphne reads them (`realtime.server.bounded_bodies`).
 
-And six changes to what daphne does per WebSocket, each measured in
+And seven changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
 - TCP connections send as soon as they are written to when nothing is
@@ -34,7 +34,9 @@ bench/ (see bench/results/FINDINGS.md):
 - daphne's reaping and timeout loops visit the connections that need a look,
   not every connection every second or two (`realtime.server.upkeep`);
 - an open WebSocket keeps neither a copy of autobahn's options nor its
-  handshake's request and headers (`realtime.server.slim`).
+  handshake's request and headers (`realtime.server.slim`);
+- a client's whole, small data frames are read without autobahn's general
+  frame parser (`realtime.server.whole_frames`).
 
 WebSocket and HTTP scopes also offer `SOCKET_EXTENSION` (`SocketControl`):
 how many bytes of a connection wait in Twisted's write buffer, and a way to
@@ -65,6 +67,7 @@ from twisted.web.http import HTTPChannel
 
 from realtime.server import bounded_bodies, lazy_debug, slim, workers, write_through
 from realtime.server.upkeep import CHECK_EVERY, REAP_EVERY, Upkeep
+from realtime.server.whole_frames import WholeFrames
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
 
 
@@ -249,7 +252,7 @@ class Server(daphne_server.Server):
         self.upkeep.connected(protocol)
         release_http_channel(protocol)
         if isinstance(protocol, WebSocketProtocol):
-            slim.adopt(protocol)
+            slim.adopt(protocol, WholeFrames)
 
     def protocol_disconnected(self, protocol: object) -> None:
         super().protocol_disconnected(protocol)

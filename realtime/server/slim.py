@@ -71,23 +71,24 @@ def shed_handshake(protocol: Any) -> None:
     protocol.__dict__ = {**state}
 
 
-def adopt(protocol: Any) -> None:
+def adopt(protocol: Any, *mixins: type) -> None:
     """Give a new WebSocket protocol its factory's options as class attributes.
 
     Call after autobahn copied them (`connectionMade`), before the handshake
     completes. An option whose value differs from the factory's stays on the
-    instance.
+    instance. The class also mixes in `mixins`, before the protocol's own.
     """
     if isinstance(protocol, OpenWebSocket):
         return
     factory, base = protocol.factory, type(protocol)
     classes = factory.__dict__.setdefault("_realtime_open_classes", {})
-    cls = classes.get(base)
+    cls = classes.get((base, mixins))
     if cls is None:
         # staticmethod: an option that is a function (perMessageCompressionAccept)
         # reads back unbound, as from the instance; any other value reads as is.
         options = {name: staticmethod(getattr(factory, name)) for name in base.CONFIG_ATTRS}
-        cls = classes[base] = type(base.__name__, (OpenWebSocket, base), options)
+        bases = (OpenWebSocket, *mixins, base)
+        cls = classes[base, mixins] = type(base.__name__, bases, options)
     protocol.__class__ = cls
     state = protocol.__dict__
     for name in cls.CONFIG_ATTRS:

@@ -13,23 +13,13 @@ from tests.support.processes import run_child
 
 CHILD = r"""
 from tests.support.processes import accepts, wait_until
-from tests.support.reactor_child import free_port, serve
+from tests.support.reactor_child import echo, free_port, serve
 import json, sys, time
 from daphne.access import AccessLogGenerator
 from twisted.internet import reactor
 
 which = sys.argv[1]
 report = {}
-
-async def app(scope, receive, send):
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.connect":
-            await send({"type": "websocket.accept"})
-        elif message["type"] == "websocket.receive":
-            await send({"type": "websocket.send", "text": "echo " + message["text"]})
-        elif message["type"] == "websocket.disconnect":
-            return
 
 port = free_port()
 
@@ -59,7 +49,7 @@ def clients(server):
         ws.close()
     time.sleep(0.5)
 
-serve(which, app, port, clients, limit=30, action_logger=AccessLogGenerator(sys.stderr))
+serve(which, echo, port, clients, limit=30, action_logger=AccessLogGenerator(sys.stderr))
 print(json.dumps(report))
 """
 

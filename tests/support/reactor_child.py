@@ -25,6 +25,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+async def echo(scope: dict, receive: Any, send: Any) -> None:
+    """A WebSocket application that answers each message with "echo " and it."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif message["type"] == "websocket.receive":
+            if message.get("bytes") is not None:
+                await send({"type": "websocket.send", "bytes": b"echo " + message["bytes"]})
+            else:
+                await send({"type": "websocket.send", "text": "echo " + message["text"]})
+        elif message["type"] == "websocket.disconnect":
+            return
+
+
 def serve(
     which: str,
     application: Any,
