@@ -19,6 +19,9 @@ hubs' HANDSHAKE_TIMEOUT. Pass ``--websocket_connect_timeout`` to change it.
 Request bodies over a route's limit are refused from the request's head,
 before daphne reads them (`realtime.server.bounded_bodies`).
 
+The process's garbage collector is tuned for many long-lived connections
+when it starts serving (`realtime.server.collector`).
+
 And seven changes to what daphne does per WebSocket, each measured in
 bench/ (see bench/results/FINDINGS.md):
 
@@ -65,7 +68,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web.http import HTTPChannel
 
-from realtime.server import bounded_bodies, lazy_debug, slim, workers, write_through
+from realtime.server import bounded_bodies, collector, lazy_debug, slim, workers, write_through
 from realtime.server.upkeep import CHECK_EVERY, REAP_EVERY, Upkeep
 from realtime.server.whole_frames import WholeFrames
 from realtime.transports.frames import FRAMES_EXTENSION, SOCKET_EXTENSION
@@ -88,6 +91,11 @@ def release_http_channel(protocol: object) -> None:
     HTTP channel registered as the transport's producer, with its idle timer
     running: the channel, its request, headers and read buffer then live as
     long as the socket (bench/results/FINDINGS.md has the measured size).
+    Once released, the channel and the request, which never finishes, still
+    refer to each other (`HTTPChannel.requests`, `Request.channel`): a cycle
+    of about 30 objects that only the cyclic collector's rare full
+    collection frees. Emptying the channel's request list lets reference
+    counting free both when daphne's upgrade returns.
     Called when the WebSocket protocol announces itself, before the
     application starts.
     """
@@ -96,6 +104,7 @@ def release_http_channel(protocol: object) -> None:
     if isinstance(protocol, WebSocketProtocol) and isinstance(channel, HTTPChannel):
         transport.unregisterProducer()
         channel.setTimeout(None)
+        channel.requests.clear()
 
 
 def frame_writer(protocol: WebSocketProtocol):
@@ -210,6 +219,10 @@ class Server(daphne_server.Server):
             action_logger = RedactingAccessLog(action_logger.stream)
         super().__init__(*args, action_logger=action_logger, **kwargs)
         self.upkeep = Upkeep(self)
+
+    def run(self) -> None:
+        collector.settle()
+        super().run()
 
     def create_application(self, protocol: object, scope: dict):
         queue = self._create_application(protocol, scope)
