@@ -8,7 +8,6 @@ worker). Each worker's own count comes from its stats snapshot in Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from pathlib import Path
@@ -16,12 +15,12 @@ from pathlib import Path
 import psutil
 from redis import Redis
 
-from realtime.store import key
 from tests.support.daphne import LiveStack
 from tests.support.http import http_request, ws
 from tests.support.processes import wait_until
 from tests.support.prometheus import sample
 from tests.support.signalr import HubSocket
+from tests.support.worker_stats import connections_by_pid, workers_of
 
 TOKEN = "workers-scrape-token-7c1e9a4b2d8f6e3a"
 CLIENTS = 24
@@ -62,17 +61,6 @@ def settled(stack: LiveStack, expected: tuple[float, float]) -> bool:
 def every_scrape(stack: LiveStack, expected: tuple[float, float]) -> list[tuple[float, float]]:
     """Scrape SCRAPES times; return what differed from `expected` (nothing, when right)."""
     return [got for got in (counts(stack) for _ in range(SCRAPES)) if got != expected]
-
-
-def workers_of(supervisor: int) -> list[int]:
-    return [p.pid for p in psutil.Process(supervisor).children() if p.is_running()]
-
-
-def connections_by_pid(redis: Redis, pids: list[int]) -> dict[int, int]:
-    """Each worker's own connections, from its stats snapshot (the dashboard's source)."""
-    snapshots = [json.loads(v) for v in redis.mget(list(redis.scan_iter(key("stats", "*")))) if v]
-    by_pid = {int(s["instance"].rsplit(":", 1)[1]): s["connections"] for s in snapshots}
-    return {pid: by_pid[pid] for pid in pids if pid in by_pid}
 
 
 def test_a_scrape_reports_both_workers_and_survives_a_killed_one(tmp_path, redis_url):

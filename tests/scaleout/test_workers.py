@@ -20,11 +20,11 @@ import pytest
 from redis import Redis
 
 from config.embedded_redis import EmbeddedRedis
-from realtime.store import key
 from tests.support.daphne import LiveStack
 from tests.support.http import fetch_access_token
 from tests.support.node import NodeProcess
 from tests.support.processes import wait_until
+from tests.support.worker_stats import connections_by_pid, workers_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -50,17 +50,6 @@ class Crowd:
     def command(self, cmd: str, timeout: float = 120, **arguments) -> dict:
         self.process.reply(json.dumps({"cmd": cmd, "timeoutMs": 1000 * (timeout - 5), **arguments}))
         return self.next_step(timeout)
-
-
-def workers_of(supervisor: int) -> list[int]:
-    """The PIDs of the supervisor's running workers."""
-    return [p.pid for p in psutil.Process(supervisor).children() if p.is_running()]
-
-
-def connections_by_pid(redis: Redis) -> dict[int, int]:
-    """Live connections per server process, from the processes' stats snapshots."""
-    snapshots = [json.loads(v) for v in redis.mget(list(redis.scan_iter(key("stats", "*"))))]
-    return {int(s["instance"].rsplit(":", 1)[1]): s["connections"] for s in snapshots if s}
 
 
 def send_code(order_id: int, status: str, user: str, tag: str) -> str:
