@@ -123,6 +123,21 @@ async def primary_address(target: RedisTarget, timeout: float = 2.0) -> str:
         await close()
 
 
+async def drop_idle(redis: Redis) -> None:
+    """Close the idle connections of `redis`'s pool without touching one in use.
+
+    redis-py's ``disconnect(inuse_connections=False)`` closes the connections
+    listed as idle when it starts, in tasks that run later: a command that
+    took one of them meanwhile had its socket closed under it, retries
+    included (a connect storm's refusals after a registry rebuild). Here the
+    idle connections leave the pool first, in one step, then close.
+    """
+    pool = redis.connection_pool
+    idle = list(pool._available_connections)
+    pool._available_connections.clear()
+    await asyncio.gather(*(connection.disconnect() for connection in idle), return_exceptions=True)
+
+
 def _address(pool: ConnectionPool) -> str:
     if isinstance(pool, SentinelConnectionPool):
         host, port = pool.master_address  # where the last connection went

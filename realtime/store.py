@@ -48,7 +48,7 @@ from realtime.presence_store import (
     presence_remove,
     remove_args,
 )
-from realtime.redis_pool import client
+from realtime.redis_pool import client, drop_idle
 from realtime.shards import BATCH, chosen, client_for, gather, pipelined, scripted, tag
 
 __all__ = [
@@ -364,7 +364,7 @@ async def unlock(name: str, token: str) -> None:
 async def drop_idle_connections(only: Collection[int] | None = None) -> None:
     """Close the pools' idle connections: after Redis restarted, all are dead
     (and a dead one can fail a command even through the retries)."""
-    await _on_shards(only, lambda redis: redis.connection_pool.disconnect(inuse_connections=False))
+    await _on_shards(only, drop_idle)
 
 
 async def ping() -> bool:
