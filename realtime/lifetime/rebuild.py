@@ -50,14 +50,18 @@ class RegistryWatch:
         self.manager = manager
         #: Per shard: (epoch, run id of the server) last registered under, or None.
         self.epochs: list[tuple[str, str] | None] = []
-        #: Shards that did not answer (or failed a rebuild) since their last rebuild.
+        #: Shards to rebuild: they did not answer, failed a rebuild, or this
+        #: process's liveness mark there expired (it stalled).
         self.lost: set[int] = set()
+        #: Shards that did not answer (or failed a rebuild) since their last rebuild.
+        self.unreachable: set[int] = set()
         self._resync_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Note every shard's epoch as the process starts (it registers everything then)."""
         self.epochs = await epoch.current()
         self.lost = {i for i, answer in enumerate(self.epochs) if answer is None}
+        self.unreachable = set(self.lost)
 
     def tasks(self) -> list[asyncio.Task]:
         return [self._resync_task] if self._resync_task is not None else []
@@ -85,13 +89,17 @@ class RegistryWatch:
         if down - self.lost:
             logger.warning("registry check: shard(s) %s did not answer; retrying", _names(down))
         self.lost |= down
+        self.unreachable |= down
         renewed = {i for i, answer in enumerate(now) if answer is not None and answer != known[i]}
         only = (renewed | self.lost) - down
         if not only:
             return False
         started = time.monotonic()
         try:
-            await store.drop_idle_connections(only)
+            # Connections to a restarted or unreachable server may be dead; after
+            # a mere stall of this process they are fine, and reconnecting them
+            # would add to whatever stalled it.
+            await store.drop_idle_connections((renewed | self.unreachable) & only)
             # Sends wait while this runs; a rebuild that fails keeps holding
             # them (until PRESENCE_TTL) and is tried again at the next check.
             await epoch.hold(self.manager.channel, conf.get().PRESENCE_TTL, only)
@@ -99,6 +107,7 @@ class RegistryWatch:
             await epoch.release(self.manager.channel, only)
         except (RedisError, OSError):
             self.lost |= only
+            self.unreachable |= only
             raise
         if any(known[i] is None or now[i][0] != known[i][0] for i in renewed):
             cause = "rebuilt for a new epoch"
@@ -108,6 +117,7 @@ class RegistryWatch:
             cause = "refreshed after an outage"
         self.epochs = [answer or seen for answer, seen in zip(now, known, strict=True)]
         self.lost -= only
+        self.unreachable -= only
         metrics.increment("registry_rebuilds")
         logger.warning(
             "registry %s: %d connections, %d groups re-registered in %.0f ms (shards: %s)",

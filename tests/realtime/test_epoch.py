@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from notifications.hubs import NotificationHub
 from orders.hubs import OrderHub
-from realtime import DeliveryError, conf, epoch, hub_context, shards, store
+from realtime import DeliveryError, conf, epoch, hub_context, redis_pool, shards, store
 from realtime.keys import index_key
 from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator, flush_redis, group_processes
@@ -98,7 +98,11 @@ async def test_a_flushed_registry_is_rebuilt_and_open_connections_resync(custome
     # Changed while the registry was gone: what the clients must learn.
     await database_sync_to_async(make_notification)(customer)
     await database_sync_to_async(type(order).objects.filter(pk=order.pk).update)(status="shipped")
+    idle = list(redis_pool.client().connection_pool._available_connections)
     assert await backplane.check_registry() is True
+    # A new epoch: the server may have restarted, its old connections are closed.
+    assert idle
+    assert not any(connection.is_connected for connection in idle)
 
     groups = list(backplane.groups)
     assert len(groups) == 3  # user:<id> on each hub, and the order

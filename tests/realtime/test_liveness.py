@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from realtime import liveness, shards, store
+from realtime import liveness, redis_pool, shards, store
 from realtime.keys import index_key, indexed_key
 from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator
@@ -152,9 +152,14 @@ async def test_a_process_whose_liveness_mark_expired_registers_again(customer):
     for redis in shards.every():
         await redis.delete(store.alive_key(backplane.channel))
 
+    idle = list(redis_pool.client().connection_pool._available_connections)
     # Its own liveness loop may find the expired mark first: either way, once.
     await backplane.liveness_once()
     await backplane.check_registry()
+
+    # Redis did not go away: its connections stay open (no reconnect storm).
+    assert idle
+    assert all(connection.is_connected for connection in idle)
 
     assert await store.owner_of(connection.connection_id) == backplane.channel
     assert await store.connections_of(str(customer.pk)) == [connection.presence_member]
