@@ -38,6 +38,7 @@ from realtime.keys import (
     presence_key,
     presence_owner_key,
 )
+from realtime.redis_pool import liveness_clients
 from realtime.shards import chosen, gather
 
 #: Index entries popped per script call (a sweep holds Redis this long at most).
@@ -115,7 +116,7 @@ async def mark_alive(process: str, ttl: float, only: Collection[int] | None = No
     entries swept. Group registrations go by the longer heartbeat
     (``rt:proc:``), which rides out a slow moment.
     """
-    shards = chosen(only)
+    shards = chosen(only, among=liveness_clients())
     name = alive_key(process)
     before = await gather(
         *(redis.set(name, 1, px=int(ttl * 1000), get=True) for _, redis in shards)

@@ -2,8 +2,13 @@
 
 Every module of the package reaches Redis through `clients()` (every
 shard, in ``settings.REDIS_URL`` order), mostly by way of `realtime.shards`,
-which picks the shard of a key. The pools are made on first use in a loop
-from ``settings.REDIS_URL`` and closed with the loop. With a
+which picks the shard of a key. The process's own liveness and heartbeat
+go through `liveness_clients()`, a pool of their own: when a connect
+storm has every pooled connection busy and hundreds of commands waiting
+for one, the mark that tells other processes this one lives must not wait
+behind them (past ALIVE_TTL they would sweep its entries). The pools are
+made on first use in a loop from ``settings.REDIS_URL`` and closed with
+the loop. With a
 ``redis+sentinel://`` URL a pool asks the sentinels for the primary whenever
 it opens a connection, and drops its connections to a primary that was
 replaced (`realtime.redis_url`).
@@ -26,13 +31,15 @@ from redis.retry import Retry
 
 from realtime.redis_url import SENTINEL_TIMEOUT, RedisTarget, parse_all
 
-#: Redis connections per event loop, and seconds a command waits for one.
+#: Redis connections per shard per event loop, and seconds a command waits for one.
 POOL_SIZE = 500
 POOL_WAIT = 30.0
+#: Connections per shard per event loop for the process's liveness (one task).
+LIVENESS_POOL_SIZE = 2
 
-_clients: weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, tuple[Redis, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
+Cache = weakref.WeakKeyDictionary[AbstractEventLoop, tuple[str, tuple[Redis, ...]]]
+_clients: Cache = weakref.WeakKeyDictionary()
+_liveness_clients: Cache = weakref.WeakKeyDictionary()
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -41,9 +48,18 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 
 def clients() -> tuple[Redis, ...]:
     """Return the Redis client of every shard for the running event loop."""
+    return _for_loop(_clients, POOL_SIZE)
+
+
+def liveness_clients() -> tuple[Redis, ...]:
+    """Return the client of every shard on the running loop's liveness pool."""
+    return _for_loop(_liveness_clients, LIVENESS_POOL_SIZE)
+
+
+def _for_loop(cache: Cache, size: int) -> tuple[Redis, ...]:
     loop = get_running_loop()
     url = settings.REDIS_URL
-    cached = _clients.get(loop)
+    cached = cache.get(loop)
     if cached is not None and cached[0] == url:
         return cached[1]
     made = []
@@ -53,7 +69,7 @@ def clients() -> tuple[Redis, ...]:
         # raised MaxConnectionsError at its limit, and the cleanup was lost.
         redis, close = connect(
             target,
-            max_connections=POOL_SIZE,
+            max_connections=size,
             timeout=POOL_WAIT,
             socket_timeout=None,
             socket_connect_timeout=5,
@@ -63,8 +79,8 @@ def clients() -> tuple[Redis, ...]:
         )
         made.append(redis)
         _close_with(loop, close)
-    _clients[loop] = (url, tuple(made))
-    return _clients[loop][1]
+    cache[loop] = (url, tuple(made))
+    return cache[loop][1]
 
 
 def client() -> Redis:

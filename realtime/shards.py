@@ -83,9 +83,15 @@ def by_shard(
     return groups
 
 
-def chosen(only: Collection[int] | None = None) -> list[tuple[int, Redis]]:
-    """Return (index, client) of every shard, or of those in `only`."""
-    return [(i, redis) for i, redis in enumerate(clients()) if only is None or i in only]
+def chosen(
+    only: Collection[int] | None = None, among: tuple[Redis, ...] | None = None
+) -> list[tuple[int, Redis]]:
+    """Return (index, client) of every shard, or of those in `only`.
+
+    `among`: the clients to choose from, one per shard (`clients()` by default).
+    """
+    shards = clients() if among is None else among
+    return [(i, redis) for i, redis in enumerate(shards) if only is None or i in only]
 
 
 async def pipelined(

@@ -48,7 +48,7 @@ from realtime.presence_store import (
     presence_remove,
     remove_args,
 )
-from realtime.redis_pool import client, drop_idle
+from realtime.redis_pool import client, drop_idle, liveness_clients
 from realtime.shards import BATCH, chosen, client_for, gather, pipelined, scripted, tag
 
 __all__ = [
@@ -303,8 +303,13 @@ async def _on_shards(only: Collection[int] | None, command) -> None:
 
 
 async def heartbeat(process: str, ttl: float, only: Collection[int] | None = None) -> None:
-    """Mark a process channel alive for `ttl` seconds."""
-    await _on_shards(only, lambda redis: redis.set(proc_key(process), 1, ex=int(ttl) + 1))
+    """Mark a process channel alive for `ttl` seconds (on the liveness pool)."""
+    await gather(
+        *(
+            redis.set(proc_key(process), 1, ex=int(ttl) + 1)
+            for _, redis in chosen(only, among=liveness_clients())
+        )
+    )
 
 
 async def is_alive(process: str) -> bool:
@@ -364,7 +369,8 @@ async def unlock(name: str, token: str) -> None:
 async def drop_idle_connections(only: Collection[int] | None = None) -> None:
     """Close the pools' idle connections: after Redis restarted, all are dead
     (and a dead one can fail a command even through the retries)."""
-    await _on_shards(only, drop_idle)
+    pools = [*chosen(only), *chosen(only, among=liveness_clients())]
+    await gather(*(drop_idle(redis) for _, redis in pools))
 
 
 async def ping() -> bool:

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from realtime import conf, liveness, metrics, parking, results, revocation, shutdown, store
 from realtime.connection import Connection
 from realtime.departures import Departure, Departures
-from realtime.lifetime import envelopes, publish
+from realtime.lifetime import beat, envelopes, publish
 from realtime.lifetime.envelopes import (
     ClientResult,
     CloseConnection,
@@ -69,12 +69,14 @@ class RedisLifetimeManager:
         self.moved: dict[str, tuple[str, float]] = {}
         self._tasks: list[asyncio.Task] = []
         self._refreshed = 0.0
+        self._heartbeat = 0.0
         self.registry = RegistryWatch(self)
 
     async def start(self) -> None:
         """Create the process channel and start receiving and sweeping."""
         self.channel = await self.layer.new_channel("realtime.")
         await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+        self._heartbeat = time.monotonic()
         await store.mark_alive(self.channel, ALIVE_TTL)
         await self.registry.start()
         self.departures = Departures(self.channel, self.groups.__contains__)
@@ -87,6 +89,9 @@ class RedisLifetimeManager:
             loop.create_task(self.departures.run()),
             loop.create_task(revocation.recheck_forever(self.connections)),
             loop.create_task(self._mark_alive()),
+            loop.create_task(
+                beat.every(ALIVE_INTERVAL, self.sweep_dead_once, "could not sweep dead processes")
+            ),
             loop.create_task(StatsPublisher(self).run()),
         ]
         shutdown.install(self)
@@ -304,27 +309,25 @@ class RedisLifetimeManager:
         return await self.registry.check()
 
     async def _mark_alive(self) -> None:
-        # A few commands per shard per ALIVE_INTERVAL, however many connections:
-        # a SIGKILLed process's long-polling clients get 404 within ALIVE_TTL,
-        # and its entries are swept by the processes that remain.
-        failing = False
-        beat = time.monotonic()
-        while True:
-            try:
-                await self.liveness_once()
-                if time.monotonic() - beat >= conf.get().PRESENCE_TTL / 3:
-                    await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
-                    beat = time.monotonic()
-            except (RedisError, OSError):
-                if not failing:
-                    logger.warning("could not mark this process alive in Redis", exc_info=True)
-                failing = True
-            else:
-                failing = False
-            await asyncio.sleep(ALIVE_INTERVAL)
+        """Mark this process alive every ALIVE_INTERVAL, and its heartbeat every
+        PRESENCE_TTL/3.
+
+        A few commands per shard, however many connections: a SIGKILLed
+        process's long-polling clients get 404 within ALIVE_TTL, and its
+        entries are swept by the processes that remain. On a pool and a beat
+        of their own, whatever else the process waits for.
+        """
+        await beat.every(ALIVE_INTERVAL, self._mark, "could not mark this process alive in Redis")
+
+    async def _mark(self) -> None:
+        await self.liveness_once()
+        now = time.monotonic()
+        if now - self._heartbeat >= conf.get().PRESENCE_TTL / 3:
+            await store.heartbeat(self.channel, conf.get().PRESENCE_TTL)
+            self._heartbeat = now
 
     async def liveness_once(self) -> None:
-        """Mark this process alive, then sweep what dead processes left (a bounded amount).
+        """Mark this process alive on every shard.
 
         A shard where the previous mark had expired (this process stalled, or
         the shard restarted) may have had this process's entries swept: the
@@ -335,6 +338,10 @@ class RedisLifetimeManager:
             shards = ",".join(map(str, sorted(expired)))
             logger.warning("liveness mark had expired on shard(s) %s: re-registering", shards)
             self.registry.lost |= expired
+
+    async def sweep_dead_once(self) -> None:
+        """Remove what dead processes left, a bounded amount (on the shared pool:
+        it may wait for a connection, the marks do not)."""
         for _ in range(SWEEP_CHUNKS):
             if await liveness.sweep(self.channel) < liveness.CHUNK:
                 break

@@ -10,6 +10,7 @@ import pytest
 
 from realtime import liveness, redis_pool, shards, store
 from realtime.keys import index_key, indexed_key
+from realtime.lifetime.redis import ALIVE_INTERVAL, ALIVE_TTL
 from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator
 from tests.realtime.hubs import EchoHub
@@ -222,3 +223,58 @@ async def test_a_connection_resumed_elsewhere_leaves_only_the_old_owner_s_index(
     assert sorted(await store.connections_of(user)) == sorted(m for *_, m in opened)
     await store.forget_many(opened, (), new)
     assert await _gone(opened)
+
+
+async def _alive_ms(process: str) -> int:
+    """The least time left of `process`'s liveness mark over every shard (ms)."""
+    return min(
+        [await redis.pttl(store.alive_key(process)) for redis in redis_pool.liveness_clients()]
+    )
+
+
+async def test_the_liveness_mark_goes_out_while_every_pooled_connection_is_busy(monkeypatch):
+    backplane = await get_backplane()
+    pool = redis_pool.client().connection_pool
+    # A connect storm's moment: every connection of the pool taken, more
+    # commands waiting for one.
+    monkeypatch.setattr(pool, "max_connections", len(pool._available_connections) + 1)
+    held = [await pool.get_connection() for _ in range(pool.max_connections)]
+    try:
+        assert not pool.can_get_connection()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(redis_pool.client().ping(), 0.3)
+        for redis in redis_pool.liveness_clients():
+            await redis.delete(store.alive_key(backplane.channel))
+
+        async with asyncio.timeout(2):
+            await backplane.liveness_once()
+            await store.heartbeat(backplane.channel, 30)
+        assert await _marked(backplane.channel)
+    finally:
+        for connection in held:
+            await pool.release(connection)
+
+
+async def _marked(process: str) -> bool:
+    return all(
+        [await redis.exists(store.alive_key(process)) for redis in redis_pool.liveness_clients()]
+    )
+
+
+async def test_a_slow_sweep_of_dead_processes_does_not_hold_the_liveness_marks_back(monkeypatch):
+    backplane = await get_backplane()
+    stuck = asyncio.Event()
+
+    async def sweep(process: str, chunk: int = liveness.CHUNK) -> int:
+        await stuck.wait()  # as long as the test runs
+        return 0
+
+    monkeypatch.setattr(liveness, "sweep", sweep)
+    await asyncio.sleep(2 * ALIVE_INTERVAL)  # every sweeper is stuck by now
+
+    lowest = ALIVE_TTL * 1000
+    for _ in range(8):  # 2 s: past ALIVE_TTL, had the marks waited for the sweep
+        await asyncio.sleep(ALIVE_INTERVAL / 4)
+        lowest = min(lowest, await _alive_ms(backplane.channel))
+    stuck.set()
+    assert lowest > (ALIVE_TTL - 2 * ALIVE_INTERVAL) * 1000, lowest
