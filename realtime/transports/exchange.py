@@ -21,6 +21,8 @@ class HttpExchange:
         self.scope = scope
         self.receive = receive
         self.send = send
+        #: Whether the response's status went out.
+        self.started = False
 
     def header(self, name: bytes) -> bytes:
         """Return a request header (lower-case name), or b""."""
@@ -56,6 +58,7 @@ class HttpExchange:
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         """Send the response status and headers."""
+        self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def send_body(self, body: bytes, *, more_body: bool = False) -> None:

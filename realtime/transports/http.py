@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 
-from realtime.transports import longpolling, sends, sse
+from realtime.transports import longpolling, outage, sends, sse
 from realtime.transports.admission import NO_LAYER
 from realtime.transports.exchange import HttpExchange
 
@@ -25,7 +25,12 @@ class HttpTransportConsumer(AsyncConsumer):
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.scope = scope
         exchange = HttpExchange(scope, receive, send)
-        method = scope["method"]
+        refusal = await outage.guard(scope, self.route(exchange))
+        if refusal is outage.UNAVAILABLE and not exchange.started:
+            await exchange.refuse(refusal)
+
+    async def route(self, exchange: HttpExchange) -> None:
+        method = self.scope["method"]
         if method == "GET" and b"text/event-stream" in exchange.header(b"accept"):
             await sse.stream(exchange, self.hub_class)
         elif method == "GET":

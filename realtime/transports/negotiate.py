@@ -16,6 +16,7 @@ from realtime.protocol import (
     encode_negotiate_response,
     negotiate_version,
 )
+from realtime.transports import outage
 from realtime.transports.admission import NO_LAYER, Refusal, identify, new_id, refuse, reserve
 
 TRANSPORTS = [
@@ -60,6 +61,10 @@ class NegotiateConsumer(AsyncHttpConsumer):
             refuse(self.scope, Refusal(405, "negotiate needs POST"))
             await self._reply(405, {"error": "Negotiate requires POST."})
             return
+        if await outage.guard(self.scope, self._negotiate()) is outage.UNAVAILABLE:
+            await self._reply(503, {"error": outage.UNAVAILABLE.reason})
+
+    async def _negotiate(self) -> None:
         identity = await identify(self.scope, self.hub_class)
         if isinstance(identity, Refusal):
             await self._reply(identity.status, {"error": identity.reason})

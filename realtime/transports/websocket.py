@@ -19,6 +19,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import aclose_old_connections
 
 from realtime.connection import Connection
+from realtime.transports import outage
 from realtime.transports.admission import Refusal, admit, open_connection
 from realtime.transports.frames import (
     FRAMES_EXTENSION,
@@ -74,18 +75,24 @@ class WebSocketTransport(AsyncConsumer):
                 logger.warning("ignored an ASGI event of unknown type %r", kind)
 
     async def connect(self) -> None:
-        admission = await admit(self.scope, self.hub_class, opening=True)
-        opened = (
-            admission
-            if isinstance(admission, Refusal)
-            else await open_connection(self.scope, self.hub_class, self, admission)
-        )
+        opened = await outage.guard(self.scope, self._open())
+        if opened is outage.UNAVAILABLE:
+            # Accepted, to say why: daphne refuses an upgrade with 403 only.
+            await self.send_event({"type": "websocket.accept"})
+            await self.send_event({"type": "websocket.close", "code": outage.TRY_AGAIN_LATER})
+            return
         if isinstance(opened, Refusal):
             await self.send_event({"type": "websocket.close"})
             return
         await self.send_event({"type": "websocket.accept"})
         self.connection = opened
         await opened.start()
+
+    async def _open(self) -> Connection | Refusal:
+        admission = await admit(self.scope, self.hub_class, opening=True)
+        if isinstance(admission, Refusal):
+            return admission
+        return await open_connection(self.scope, self.hub_class, self, admission)
 
     async def receive(self, message: dict) -> None:
         # A resumed connection has another transport now: this one is stale.
