@@ -1,4 +1,4 @@
-"""The hub's per-connection reads, compiled once (notifications.prepared).
+"""The hub's per-connection reads, compiled once (realtime.PreparedQuery).
 
 The rules stay the QuerySets of notifications.models; a test holds these
 reads equal to them for every audience and kind of user.
@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef
 
 from notifications.models import Notification, Topic
-from notifications.prepared import STAND_IN_ID, STAND_IN_TEXT, PreparedQuery
+from realtime import PreparedQuery
 
 _TOPIC = PreparedQuery(
     lambda is_staff, user_id, slug: (
@@ -24,8 +24,8 @@ _TOPIC = PreparedQuery(
         )
         .values_list("pk", "subscribed")[:1]
     ),
-    user_id=STAND_IN_ID,
-    slug=STAND_IN_TEXT,
+    user_id=PreparedQuery.STAND_IN_ID,
+    slug=PreparedQuery.STAND_IN_TEXT,
 )
 _SUBSCRIBED_SLUGS = PreparedQuery(
     lambda is_staff, user_id: (
@@ -33,7 +33,7 @@ _SUBSCRIBED_SLUGS = PreparedQuery(
         .filter(subscribers=user_id)
         .values_list("slug")
     ),
-    user_id=STAND_IN_ID,
+    user_id=PreparedQuery.STAND_IN_ID,
 )
 _UNREAD = PreparedQuery(
     lambda _, user_id: (
@@ -43,7 +43,7 @@ _UNREAD = PreparedQuery(
         .annotate(unread=Count("pk"))
         .values_list("unread")
     ),
-    user_id=STAND_IN_ID,
+    user_id=PreparedQuery.STAND_IN_ID,
 )
 
 

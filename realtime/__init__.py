@@ -8,6 +8,7 @@ unchanged, and scales out across processes through Redis.
 from realtime import presence, stats
 from realtime.context import DeliveryError, hub_context
 from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
+from realtime.prepared import PreparedQuery
 from realtime.results import ClientResultError, ClientResultTimeout
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DeliveryError",
     "Hub",
     "HubException",
+    "PreparedQuery",
     "hub_context",
     "hub_method",
     "presence",

@@ -28,10 +28,13 @@ from django.contrib.auth import get_user, get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db import router
+from django.db.models import QuerySet
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from realtime import conf
+from realtime.prepared import PreparedQuery
 
 SALT = "realtime.access-token"
 STAMP_SALT = "realtime.access-token.stamp"
@@ -137,15 +140,38 @@ def _session_key(scope: dict) -> str | None:
     return None
 
 
+def _columns(model: Any) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def _active_users(model_label: str, pk: int) -> QuerySet:
+    model = get_user_model()
+    return model._default_manager.filter(pk=pk, is_active=True).values_list(*_columns(model))[:1]
+
+
+#: The user lookup of every access token, compiled once (0.2-0.3 ms less per connection).
+_ACTIVE_USER = PreparedQuery(_active_users, pk=PreparedQuery.STAND_IN_ID)
+
+
 @database_sync_to_async
 def _active_user(user_id: str) -> Any:
     # database_sync_to_async, not the ORM's afirst: the trip to the database
     # thread ends as Django ends a request (stale connections dropped, the
     # kept one checked before its next use).
+    model = get_user_model()
     try:
-        return get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+        pk = model._meta.pk.to_python(user_id)
     except (ValueError, TypeError, ValidationError):
         return None
+    if not isinstance(pk, int):  # a primary key the stand-in cannot stand for (UUID)
+        return model._default_manager.filter(pk=pk, is_active=True).first()
+    if not -(2**63) <= pk < 2**63:  # no row has it, and no database takes it
+        return None
+    using = router.db_for_read(model)
+    rows = _ACTIVE_USER.rows(model._meta.label, using=using, pk=pk)
+    if not rows:
+        return None
+    return model.from_db(using, _columns(model), rows[0])
 
 
 @database_sync_to_async

@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from notifications import reads
 from notifications.models import Notification, Topic
-from notifications.prepared import STAND_IN_ID, PreparedQuery
 from tests.factories import make_notification, make_topic
 
 pytestmark = pytest.mark.django_db
@@ -72,34 +71,3 @@ def test_a_subscribe_of_a_subscribed_user_is_one_query(customer, django_assert_n
     make_topic("deals").subscribers.add(customer)
     with django_assert_num_queries(1):
         assert reads.subscribable_topic(customer, "deals") is not None
-
-
-def test_a_prepared_query_compiles_once_per_variant(customer, other_customer):
-    built = []
-
-    def build(variant, user_id):
-        built.append(variant)
-        return Notification.objects.filter(recipient=user_id).values_list("pk")
-
-    query = PreparedQuery(build, user_id=STAND_IN_ID)
-    mine = make_notification(customer)
-    theirs = make_notification(other_customer)
-    for _ in range(3):
-        assert query.rows("a", user_id=customer.pk) == [(mine.pk,)]
-        assert query.rows("a", user_id=other_customer.pk) == [(theirs.pk,)]
-    query.rows("b", user_id=customer.pk)
-    assert built == ["a", "b"]
-
-
-def test_a_prepared_query_refuses_a_build_without_its_stand_in_and_wrong_values(customer):
-    ignores = PreparedQuery(
-        lambda _, user_id: Notification.objects.values_list("pk"), user_id=STAND_IN_ID
-    )
-    with pytest.raises(ValueError, match="does not use the stand-ins"):
-        ignores.rows(user_id=customer.pk)
-    query = PreparedQuery(
-        lambda _, user_id: Notification.objects.filter(recipient=user_id).values_list("pk"),
-        user_id=STAND_IN_ID,
-    )
-    with pytest.raises(TypeError, match="expected values"):
-        query.rows(recipient=customer.pk)
