@@ -2,7 +2,7 @@
 
 The failure is injected into the registry (its lookup and registration
 raise as redis-py does when Redis closes a pooled connection); the rest is
-real: the project's ASGI application and the session's Redis.
+real: the hub routes and the session's Redis.
 """
 
 from __future__ import annotations
@@ -11,16 +11,22 @@ import json
 import logging
 
 import pytest
+from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from realtime import metrics, registry
+from realtime.routing import WebSocketRouter, http_routes
 from realtime.transports import outage
-from tests.realtime.asgi import application
+from tests.realtime.hubs import EchoHub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HUB = "/hubs/echo"
+HUBS = {HUB.lstrip("/"): EchoHub}
+application = ProtocolTypeRouter(
+    {"http": URLRouter(http_routes(HUBS)), "websocket": WebSocketRouter(HUBS, fallback=None)}
+)
 HEADERS = [(b"host", b"testserver")]
 REASON = outage.UNAVAILABLE.reason
 
