@@ -13,9 +13,19 @@ from bench.redisprobe import Probe
 from config.embedded_redis import EmbeddedRedis
 
 
-def test_the_probe_counts_a_batch_without_its_own_info_calls(redis_url):
-    redis = Redis.from_url(redis_url)
-    probe = Probe(redis_url, {"self": os.getpid})
+def test_the_probe_counts_a_batch_without_its_own_info_calls(tmp_path):
+    # A Redis of its own: on the session's, another test's backplane marks
+    # itself alive (a SET) every second, and one landed in the batch once.
+    server = EmbeddedRedis(tmp_path).start()
+    try:
+        _counts_a_batch(server.url)
+    finally:
+        server.stop()
+
+
+def _counts_a_batch(url):
+    redis = Redis.from_url(url)
+    probe = Probe(url, {"self": os.getpid})
     probe.calibrate(0.2)
 
     def batch() -> None:
