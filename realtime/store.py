@@ -298,17 +298,14 @@ async def refresh_registrations(
 # Processes (their keys live on every shard) ----------------------------------
 
 
-async def _on_shards(only: Collection[int] | None, command) -> None:
-    await gather(*(command(redis) for _, redis in chosen(only)))
+async def _on_shards(only: Collection[int] | None, command, among=None) -> None:
+    await gather(*(command(redis) for _, redis in chosen(only, among)))
 
 
 async def heartbeat(process: str, ttl: float, only: Collection[int] | None = None) -> None:
     """Mark a process channel alive for `ttl` seconds (on the liveness pool)."""
-    await gather(
-        *(
-            redis.set(proc_key(process), 1, ex=int(ttl) + 1)
-            for _, redis in chosen(only, among=liveness_clients())
-        )
+    await _on_shards(
+        only, lambda redis: redis.set(proc_key(process), 1, ex=int(ttl) + 1), liveness_clients()
     )
 
 

@@ -13,17 +13,19 @@ from bench.redisprobe import Probe
 from config.embedded_redis import EmbeddedRedis
 
 
-def test_the_probe_counts_a_batch_without_its_own_info_calls(tmp_path):
-    # A Redis of its own: on the session's, another test's backplane marks
-    # itself alive (a SET) every second, and one landed in the batch once.
+@pytest.fixture
+def own_redis_url(tmp_path):
+    """A Redis of its own: on the session's, other tests' backplanes mark
+    themselves alive (a SET every second), and one landed in a batch once."""
     server = EmbeddedRedis(tmp_path).start()
     try:
-        _counts_a_batch(server.url)
+        yield server.url
     finally:
         server.stop()
 
 
-def _counts_a_batch(url):
+def test_the_probe_counts_a_batch_without_its_own_info_calls(own_redis_url):
+    url = own_redis_url
     redis = Redis.from_url(url)
     probe = Probe(url, {"self": os.getpid})
     probe.calibrate(0.2)
@@ -43,16 +45,8 @@ def _counts_a_batch(url):
     assert cost.per(100).commands["set"] == pytest.approx(1, abs=0.01)
 
 
-def test_samples_taken_in_between_are_not_counted(tmp_path):
-    # A Redis of its own: the session's serves other tests' background tasks.
-    server = EmbeddedRedis(tmp_path).start()
-    try:
-        _samples_in_between_are_not_counted(server.url)
-    finally:
-        server.stop()
-
-
-def _samples_in_between_are_not_counted(url):
+def test_samples_taken_in_between_are_not_counted(own_redis_url):
+    url = own_redis_url
     probe = Probe(url, {"self": os.getpid})
     probe.calibrate(0.2)
     before = probe.sample()
