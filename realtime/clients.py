@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from realtime import conf, metrics, results
 from realtime.context import Audience, AudienceProxy, Audiences
 from realtime.errors import HubException
-from realtime.groups import ALL, layer_group_name
+from realtime.groups import layer_group_name
 from realtime.lifetime.manager import HubLifetimeManager
 from realtime.protocol import HubMessage, Invocation
 
@@ -149,9 +149,3 @@ class GroupManager:
 
     def __contains__(self, name: str) -> bool:
         return self._layer_name(name) in self._connection.joined
-
-    async def join_all(self) -> None:
-        """Join the hub-wide group (hubs with allow_broadcast_to_all)."""
-        connection = self._connection
-        connection.joined.add(self._layer_name(ALL))
-        await connection.backplane.join(connection, self._layer_name(ALL))

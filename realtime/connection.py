@@ -13,9 +13,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from realtime import conf, logformat, metrics, presence, results, store, uploads
+from realtime import conf, logformat, metrics, results, store, uploads
 from realtime.clients import GroupManager, HubClients
-from realtime.groups import presence_member, user_group
+from realtime.groups import ALL, layer_group_name, presence_member, user_group
 from realtime.handshake import HandshakeReader
 from realtime.inbound import InboundQueue
 from realtime.invocations import Invocations
@@ -280,15 +280,14 @@ class Connection(Timers):
     # Lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Make the connection reachable: local tables, registry, presence."""
-        await self.backplane.attach(self)
-        if self.user_id:
-            await presence.add_connection(
-                self.user_id, self.presence_member, self.backplane.channel
-            )
-            await self.groups.add(user_group(self.user_id))
+        """Make the connection reachable: local tables, the owner of its id,
+        presence, its user's group (and the hub-wide one where the hub allows
+        broadcasts to all), in one Redis round trip per shard."""
+        groups = [user_group(self.user_id)] if self.user_id else []
         if self.hub_class.allow_broadcast_to_all:
-            await self.groups.join_all()
+            groups.append(ALL)
+        namespace = self.hub_class.namespace
+        await self.backplane.enter(self, [layer_group_name(namespace, g) for g in groups])
 
     async def fail(self, reason: str) -> None:
         """Close because the client broke the protocol or a limit."""

@@ -23,7 +23,7 @@ from realtime.keys import (
     presence_key,
     presence_owner_key,
 )
-from realtime.shards import client_for, every, gather, pipelined, scripted
+from realtime.shards import Queued, client_for, every, gather, pipelined, scripted
 
 # KEYS: the online set, the owner's index, the indexed processes, then a
 # user's presence, admitted and presence owner keys per entry (an entry leaves
@@ -91,6 +91,12 @@ async def presence_add(user_id: str, member: str, ttl: float, owner: str = "") -
     at most; with `owner`, until that process ends it or dies."""
     args = _add_args([(user_id, member)], ttl, time.time(), owner)
     await client_for(presence_key(user_id)).eval(*args)
+
+
+def presence_write(user_id: str, member: str, ttl: float, owner: str = "") -> Queued:
+    """`presence_add` as one command of a pipeline (`realtime.shards.pipelined`)."""
+    args = _add_args([(user_id, member)], ttl, time.time(), owner)
+    return presence_key(user_id), lambda pipe: pipe.eval(*args)
 
 
 async def presence_refresh(

@@ -13,19 +13,30 @@ from contextlib import asynccontextmanager
 
 from realtime import store
 from realtime.groups import presence_member
-from realtime.store import CLAIMED, CONFLICT, UNKNOWN, Claim, Registration, claim, lookup, register
+from realtime.store import (
+    CONFLICT,
+    UNKNOWN,
+    Registration,
+    claim,
+    forget,
+    lookup,
+    register,
+    registration_write,
+    write_all,
+)
 
 __all__ = [
-    "CLAIMED",
     "CONFLICT",
     "UNKNOWN",
-    "Claim",
     "Registration",
     "claim",
+    "forget",
     "lookup",
     "owner_runs",
     "register",
+    "registration_write",
     "sending",
+    "write_all",
 ]
 
 #: Seconds a send holds its connection's lock at most (a crash releases it).

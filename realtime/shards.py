@@ -28,6 +28,9 @@ from realtime.redis_pool import clients
 
 T = TypeVar("T")
 
+#: One command for `pipelined`: its key, and what queues it on the key's shard's pipeline.
+Queued = tuple[str, Callable[[Pipeline], object]]
+
 
 def tag(owner: str | int) -> str:
     """Return `owner` as a hash tag: keys built with the same tag share a shard."""
@@ -94,10 +97,7 @@ def chosen(
     return [(i, redis) for i, redis in enumerate(shards) if only is None or i in only]
 
 
-async def pipelined(
-    commands: Iterable[tuple[str, Callable[[Pipeline], object]]],
-    only: Collection[int] | None = None,
-) -> list:
+async def pipelined(commands: Iterable[Queued], only: Collection[int] | None = None) -> list:
     """Run commands in one pipeline per shard (concurrently); return their results in order.
 
     Each command is (key, add): `add` queues exactly one command for `key`

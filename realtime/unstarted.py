@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from realtime.keys import admitted_key, early_key, presence_key, registry_key
-from realtime.shards import client_for
+from realtime.shards import Queued, client_for
 from realtime.store import CLAIMED, UNKNOWN
 
 BUFFERED, TOO_LARGE = "buffered", "too large"
@@ -31,17 +31,27 @@ return 1
 """
 
 
+def _reserve_args(user_id: str, member: str, limit: int, ttl: float) -> tuple:
+    return (
+        _RESERVE, 2, presence_key(user_id), admitted_key(user_id),
+        member, time.time(), limit, ttl,
+    )  # fmt: skip
+
+
 async def reserve(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
     """Count a user's open and admitted connections and admit one more if under `limit`.
 
     Atomic, so parallel requests cannot overshoot. The new entry counts for
     `ttl` seconds, or until `presence_add` records the connection.
     """
-    admitted = await client_for(presence_key(user_id)).eval(
-        _RESERVE, 2, presence_key(user_id), admitted_key(user_id),
-        member, time.time(), limit, ttl,
-    )  # fmt: skip
-    return bool(admitted)
+    args = _reserve_args(user_id, member, limit, ttl)
+    return bool(await client_for(presence_key(user_id)).eval(*args))
+
+
+def reserve_write(user_id: str, member: str, *, limit: int, ttl: float) -> Queued:
+    """`reserve` as one command of a pipeline; its result is 1 if admitted, else 0."""
+    args = _reserve_args(user_id, member, limit, ttl)
+    return presence_key(user_id), lambda pipe: pipe.eval(*args)
 
 
 # A send for a negotiated connection that no process runs yet waits in Redis

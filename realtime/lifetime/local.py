@@ -61,13 +61,18 @@ class LocalTables:
 
     async def join(self, connection: Connection, group: str) -> None:
         """Add a local member; the first one registers the process for the group."""
+        if self.add_member(connection, group):
+            await self._group_started(group)
+
+    def add_member(self, connection: Connection, group: str) -> bool:
+        """Add a local member; return whether it is the group's first here (the
+        caller registers the process for the group: `join` does)."""
         members = self.groups.get(group)
         if members is None:
-            members = self.groups[group] = set()
-            members.add(connection)
-            await self._group_started(group)
-        else:
-            members.add(connection)
+            self.groups[group] = {connection}
+            return True
+        members.add(connection)
+        return False
 
     async def leave(self, connection: Connection, group: str) -> None:
         """Remove a local member; the last one unregisters the process (batched)."""

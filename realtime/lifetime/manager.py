@@ -42,6 +42,10 @@ class HubLifetimeManager(Sender, Protocol):
     async def attach(self, member: Any) -> None:
         """Make a connection reachable by id in this process."""
 
+    async def enter(self, member: Any, groups: Iterable[str]) -> None:
+        """Attach a starting connection, add it to (layer-named) groups, and
+        record it (owner of its id, presence) where other processes look."""
+
     async def detach(self, member: Any) -> None:
         """Forget a connection and leave all its groups."""
 

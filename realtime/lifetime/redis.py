@@ -131,6 +131,26 @@ class RedisLifetimeManager:
         """Make a connection reachable by id in this process."""
         await self.local.attach(connection)
 
+    async def enter(self, connection: Connection, groups: Iterable[str]) -> None:
+        """Start a connection here: attach it, add it to (layer-named) `groups`,
+        and write what Redis holds of it in one round trip per shard: which
+        process runs its id, its user's presence (if it has a user) and the
+        groups this process holds members of for the first time."""
+        await self.local.attach(connection)
+        lease = conf.get().ENTRY_LEASE
+        writes = [store.owner_write(connection.connection_id, self.channel, lease)]
+        if connection.user_id:
+            writes.append(
+                store.presence_write(
+                    str(connection.user_id), connection.presence_member, lease, self.channel
+                )
+            )
+        for group in groups:
+            connection.joined.add(group)
+            if self.local.add_member(connection, group):
+                writes.append(store.group_write(group, self.channel))
+        await store.write_all(writes)
+
     async def detach(self, connection: Connection) -> None:
         """Forget a connection and leave all its groups."""
         await self.local.detach(connection)

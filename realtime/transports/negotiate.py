@@ -8,7 +8,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 
-from realtime import conf, handoff, registry
+from realtime import conf, handoff
 from realtime.auth import credential, query_param
 from realtime.protocol import (
     ProtocolError,
@@ -17,7 +17,7 @@ from realtime.protocol import (
     negotiate_version,
 )
 from realtime.transports import outage
-from realtime.transports.admission import NO_LAYER, Refusal, identify, new_id, refuse, reserve
+from realtime.transports.admission import NO_LAYER, Refusal, enrol, identify, new_id, refuse
 
 TRANSPORTS = [
     {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
@@ -75,10 +75,6 @@ class NegotiateConsumer(AsyncHttpConsumer):
             await self.send_response(200, encode_negotiate_error(str(exc)), headers=JSON_HEADERS)
             return
         connection_id = new_id()
-        refusal = await reserve(self.scope, self.hub_class, identity, connection_id)
-        if refusal is not None:
-            await self._reply(refusal.status, {"error": refusal.reason})
-            return
         token = new_id() if version >= 1 else connection_id
         # Only with a secret token: a resume presents it (negotiate version 1).
         stateful = (
@@ -86,14 +82,13 @@ class NegotiateConsumer(AsyncHttpConsumer):
             and conf.get().STATEFUL_RECONNECT
             and query_param(self.scope, "useStatefulReconnect") == "true"
         )
-        await registry.register(
-            token,
-            connection_id=connection_id,
-            hub=self.hub_class.namespace,
-            user_id=identity.user_id,
-            ttl=conf.get().NEGOTIATE_TTL,
-            stateful=stateful,
-        )
+        refusal = await enrol(
+            self.scope, self.hub_class, identity,
+            token=token, connection_id=connection_id, stateful=stateful,
+        )  # fmt: skip
+        if refusal is not None:
+            await self._reply(refusal.status, {"error": refusal.reason})
+            return
         handoff.leave(token, credential(self.scope), identity)
         body = encode_negotiate_response(
             version=version,

@@ -30,6 +30,7 @@ async def _open(process: str, user: str, count: int) -> list[tuple[str, str, str
         await store.register(
             token, connection_id=cid, hub="h", user_id=user, ttl=LEASE, owner=process
         )
+        await store.set_owner(cid, process, LEASE)
         await store.presence_add(user, f"h|{cid}", LEASE, process)
         opened.append((token, cid, user, f"h|{cid}"))
     return opened
@@ -67,6 +68,7 @@ async def test_the_entries_of_a_dead_process_are_swept_and_a_live_one_s_kept():
     resumed = await _open(dead, user, 1)
     token, cid, _, member = resumed[0]
     await store.register(token, connection_id=cid, hub="h", user_id=user, ttl=LEASE, owner=live)
+    await store.set_owner(cid, live, LEASE)
     await store.presence_add(user, member, LEASE, live)
     assert await _indexed(dead) == 6 * 3
     assert await _listed(dead)
@@ -214,6 +216,7 @@ async def test_a_connection_resumed_elsewhere_leaves_only_the_old_owner_s_index(
     opened = await _open(old, user, 2)
     for token, cid, _, member in opened:  # what the resume on `new` writes
         await store.register(token, connection_id=cid, hub="h", user_id=user, ttl=LEASE, owner=new)
+        await store.set_owner(cid, new, LEASE)
         await store.presence_add(user, member, LEASE, new)
 
     await store.forget_many([], (), old, moved=opened)

@@ -38,6 +38,7 @@ def redis_fails(monkeypatch) -> None:
 
     monkeypatch.setattr(registry, "lookup", closed)
     monkeypatch.setattr(registry, "register", closed)
+    monkeypatch.setattr(registry, "write_all", closed)
     monkeypatch.setattr(outage._Log, "last", float("-inf"))
     monkeypatch.setattr(outage._Log, "unlogged", 0)
 
