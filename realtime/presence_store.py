@@ -23,7 +23,15 @@ from realtime.keys import (
     presence_key,
     presence_owner_key,
 )
-from realtime.shards import Queued, client_for, every, gather, pipelined, scripted
+from realtime.shards import (
+    Queued,
+    client_for,
+    every,
+    gather,
+    pipelined,
+    scripted,
+    scripted_write,
+)
 
 # KEYS: the online set, the owner's index, the indexed processes, then a
 # user's presence, admitted and presence owner keys per entry (an entry leaves
@@ -96,7 +104,7 @@ async def presence_add(user_id: str, member: str, ttl: float, owner: str = "") -
 def presence_write(user_id: str, member: str, ttl: float, owner: str = "") -> Queued:
     """`presence_add` as one command of a pipeline (`realtime.shards.pipelined`)."""
     args = _add_args([(user_id, member)], ttl, time.time(), owner)
-    return presence_key(user_id), lambda pipe: pipe.eval(*args)
+    return scripted_write(presence_key(user_id), args)
 
 
 async def presence_refresh(

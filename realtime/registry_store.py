@@ -25,7 +25,7 @@ from realtime.keys import (
 )
 from realtime.liveness import owner_entry, presence_entry, registry_entry
 from realtime.presence_store import remove_args
-from realtime.shards import Queued, client_for, gather, pipelined, scripted
+from realtime.shards import Queued, client_for, gather, pipelined, scripted, scripted_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +85,12 @@ def _owner_args(connection_id: str, owner: str, ttl: float) -> tuple:
 
 async def set_owner(connection_id: str, owner: str, ttl: float) -> None:
     """Record which process runs a connection id (and index it for that process)."""
-    args = _owner_args(connection_id, owner, ttl)
-    await client_for(args[2]).eval(*args)
+    await client_for(cid_key(connection_id)).eval(*_owner_args(connection_id, owner, ttl))
 
 
 def owner_write(connection_id: str, owner: str, ttl: float) -> Queued:
     """`set_owner` as one command of a `write_all`."""
-    args = _owner_args(connection_id, owner, ttl)
-    return args[2], lambda pipe: pipe.eval(*args)
+    return scripted_write(cid_key(connection_id), _owner_args(connection_id, owner, ttl))
 
 
 # KEYS: the registry entry, the owner's index and the indexed processes on
@@ -129,7 +127,7 @@ def registration_write(
     if stateful:
         fields += ["stateful", "1"]
     args = (_REGISTER, 3, name, index_key(owner), indexed_key(), int(ttl) + 1, owner, *fields)
-    return name, lambda pipe: pipe.eval(*args)
+    return scripted_write(name, args)
 
 
 async def register(token: str, **entry: Any) -> None:
@@ -217,7 +215,7 @@ async def forget_many(
             commands += _unindex_connection(token, connection_id, process)
         if user_id:
             args = remove_args(user_id, member, now)
-            commands.append((args[2], lambda pipe, args=args: pipe.eval(*args)))
+            commands.append(scripted_write(presence_key(user_id), args))
     for token, connection_id, user_id, member in moved:
         commands += _unindex_connection(token, connection_id, process)
         if user_id:

@@ -97,6 +97,11 @@ def chosen(
     return [(i, redis) for i, redis in enumerate(shards) if only is None or i in only]
 
 
+def scripted_write(key: str, args: tuple) -> Queued:
+    """One ``EVAL`` (its arguments: `args`) on the shard of `key`, for `pipelined`."""
+    return key, lambda pipe: pipe.eval(*args)
+
+
 async def pipelined(commands: Iterable[Queued], only: Collection[int] | None = None) -> list:
     """Run commands in one pipeline per shard (concurrently); return their results in order.
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from realtime.keys import admitted_key, early_key, presence_key, registry_key
-from realtime.shards import Queued, client_for
+from realtime.shards import Queued, client_for, scripted_write
 from realtime.store import CLAIMED, UNKNOWN
 
 BUFFERED, TOO_LARGE = "buffered", "too large"
@@ -51,7 +51,7 @@ async def reserve(user_id: str, member: str, *, limit: int, ttl: float) -> bool:
 def reserve_write(user_id: str, member: str, *, limit: int, ttl: float) -> Queued:
     """`reserve` as one command of a pipeline; its result is 1 if admitted, else 0."""
     args = _reserve_args(user_id, member, limit, ttl)
-    return presence_key(user_id), lambda pipe: pipe.eval(*args)
+    return scripted_write(presence_key(user_id), args)
 
 
 # A send for a negotiated connection that no process runs yet waits in Redis
