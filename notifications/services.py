@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -22,7 +21,7 @@ from django.utils import timezone
 from notifications import events, payloads, reads
 from notifications.events import NOTIFICATION_READ, RECEIVE_NOTIFICATION, UNREAD_COUNT_UPDATED
 from notifications.models import Notification, Topic
-from realtime import DeliveryError
+from realtime import DeliveryError, after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def _schedule(notification_ids: list[int]) -> None:
-    transaction.on_commit(partial(publish_many, notification_ids), robust=True)
+    after_commit(publish_many, notification_ids)
 
 
 @transaction.atomic
@@ -170,7 +169,7 @@ def mark_as_read(*, user: Any, notification_id: int) -> bool:
     )
     if not updated and not Notification.objects.for_user(user).filter(pk=notification_id).exists():
         return False
-    transaction.on_commit(partial(_announce_read, user.pk, [notification_id]), robust=True)
+    after_commit(_announce_read, user.pk, [notification_id])
     return True
 
 
@@ -179,7 +178,7 @@ def mark_all_as_read(*, user: Any) -> int:
     """Mark every unread notification of `user` read; return how many."""
     ids = list(Notification.objects.unread_for(user).values_list("pk", flat=True))
     Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
-    transaction.on_commit(partial(_announce_read, user.pk, ids), robust=True)
+    after_commit(_announce_read, user.pk, ids)
     return len(ids)
 
 
@@ -218,7 +217,7 @@ def apply_topic_audience(topic: Topic) -> int:
     topic.subscribers.remove(*removed)
     if removed:
         logger.info("topic %r: unsubscribed %d outside its audience", topic.slug, len(removed))
-        transaction.on_commit(partial(_leave_topic_group, topic.slug, removed), robust=True)
+        after_commit(_leave_topic_group, topic.slug, removed)
     return len(removed)
 
 

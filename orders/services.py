@@ -9,7 +9,6 @@ signal (``queryset.update()``, a crash, Redis down) is still delivered, once.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -19,7 +18,7 @@ from notifications.models import Notification
 from orders import events, payloads
 from orders.models import Order, OrderEvent
 from outbox import take_lease
-from realtime import DeliveryError
+from realtime import DeliveryError, after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ def publish_order_change(order_id: int) -> bool:
         if created:
             # After the order's events: its page waits for those. (At once
             # here; inside a caller's transaction, when that commits.)
-            transaction.on_commit(partial(notifications.publish_many, created), robust=True)
+            after_commit(notifications.publish_many, created)
         if outcome in (None, _FAILED):
             return sent
         sent = True

@@ -6,6 +6,7 @@ unchanged, and scales out across processes through Redis.
 """
 
 from realtime import presence, stats
+from realtime.commit import after_commit
 from realtime.context import DeliveryError, hub_context
 from realtime.hub import AuthenticatedHub, Hub, HubException, hub_method
 from realtime.prepared import PreparedQuery
@@ -19,6 +20,7 @@ __all__ = [
     "Hub",
     "HubException",
     "PreparedQuery",
+    "after_commit",
     "hub_context",
     "hub_method",
     "presence",

@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -46,6 +44,7 @@ from redis.exceptions import RedisError
 
 from realtime import conf, handoff, portal, store
 from realtime.auth import credential_stamp
+from realtime.commit import after_commit
 from realtime.lifetime.envelopes import Revoke
 
 if TYPE_CHECKING:
@@ -104,9 +103,7 @@ def revoke(user_id: str, *, reason: str, session_key: str | None = None) -> int:
 
 
 def _revoke_on_commit(user_id: str, *, reason: str, session_key: str | None = None) -> None:
-    transaction.on_commit(
-        partial(revoke, user_id, reason=reason, session_key=session_key), robust=True
-    )
+    after_commit(revoke, user_id, reason=reason, session_key=session_key)
 
 
 def _logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:

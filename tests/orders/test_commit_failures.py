@@ -1,0 +1,49 @@
+"""A publisher that fails after commit is logged; the code that committed goes on.
+
+Real commits (a transactional test database), so Django runs the on-commit
+callbacks as in production; the one mock injects the failure.
+"""
+
+import logging
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, transaction
+
+from orders import services
+from orders.models import Order
+from realtime.testing import EventListener
+from tests.factories import make_order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_publish_that_fails_unexpectedly_leaves_the_commit_and_the_other_orders_alone(
+    customer, caplog
+):
+    failing, other = make_order(customer), make_order(customer)
+    record = services._record
+
+    def locked_for_one(order_id):
+        if order_id == failing.pk:
+            raise OperationalError("database is locked")
+        return record(order_id)
+
+    with (
+        EventListener("orders", [f"order:{failing.pk}", f"order:{other.pk}"]) as events,
+        mock.patch.object(services, "_record", side_effect=locked_for_one),
+        caplog.at_level(logging.ERROR),
+    ):
+        with transaction.atomic():  # the caller's commit: nothing raises into it
+            services.change_status(failing, status=Order.Status.SHIPPED)
+            services.change_status(other, status=Order.Status.SHIPPED)
+        # The callback after the failed one still ran.
+        assert events.wait_for("OrderStatusUpdated") == [[str(other.pk), "shipped", ""]]
+    assert "Error calling publish_order_change in on_commit()" in caplog.text
+    assert "database is locked" in caplog.text
+    # Nothing lost: the sweep delivers the failed order's change.
+    failing.refresh_from_db()
+    assert failing.has_unpublished_changes
+    with EventListener("orders", [f"order:{failing.pk}"]) as events:
+        assert services.publish_pending() == 1
+        assert events.wait_for("OrderStatusUpdated") == [[str(failing.pk), "shipped", ""]]
