@@ -32,7 +32,12 @@ def test_outside_a_transaction_the_call_runs_at_once_and_its_failure_is_logged(c
 
 def test_a_rolled_back_transaction_calls_nothing():
     ran = []
-    with pytest.raises(RuntimeError), transaction.atomic():
-        after_commit(ran.append, "never")
-        raise RuntimeError("rollback")
+
+    def register_then_fail():
+        with transaction.atomic():
+            after_commit(ran.append, "never")
+            raise RuntimeError("rollback")
+
+    with pytest.raises(RuntimeError):
+        register_then_fail()
     assert ran == []
