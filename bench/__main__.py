@@ -81,6 +81,7 @@ def _plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-cpu-window", type=float, help="seconds of idle CPU sampling")
     parser.add_argument("--rpc-sizes", help="comma-separated RPC client counts")
     parser.add_argument("--rpc-duration", type=float, help="seconds of each RPC run")
+    parser.add_argument("--e2e-count", type=int, help="order changes per end-to-end run")
     parser.add_argument(
         "--open-rates", help="comma-separated clients opening at a time in the idle scenario"
     )
@@ -102,6 +103,7 @@ def _plan(args: argparse.Namespace, **changes: object) -> Plan:
         open_rates=_ints(args.open_rates),
         rpc_sizes=_ints(args.rpc_sizes),
         rpc_duration=args.rpc_duration,
+        e2e_count=args.e2e_count,
         scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
         **changes,
     )

@@ -34,6 +34,7 @@ from pathlib import Path
 from bench import report, runner
 from bench.plans import Plan
 from bench.servers import CONTENDERS, Contender
+from bench.trigger import STEPS
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def headline(result: dict) -> dict[str, float]:
     if e2e := result.get("e2e"):
         found["e2e: p50 ms"] = _median(e2e, "p50_ms")
         found["e2e: p99 ms"] = _median(e2e, "p99_ms")
+        for step in STEPS:
+            found[f"e2e: {step.replace('_', ' ')} ms"] = _median(e2e, f"{step}_ms")
     if slow := result.get("slow_readers"):
         found["slow readers: others' p50 ms alone"] = _median(slow, "alone", "p50_ms")
         found["slow readers: others' p50 ms beside"] = _median(slow, "beside", "p50_ms")

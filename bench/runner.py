@@ -33,6 +33,8 @@ logger = logging.getLogger("bench")
 
 ROOT = servers.ROOT
 RESULTS = ROOT / "bench" / "results"
+#: Paths whose changes do not change what a run measures.
+UNMEASURED = ("bench/results", "tests", "docs", "*.md")
 PACKAGES = (
     "django", "channels", "channels-redis", "daphne", "uvicorn", "websockets",
     "python-socketio", "redis", "uvloop",
@@ -56,11 +58,17 @@ def versions() -> dict[str, str]:
 
 
 def revision(checkout: Path = ROOT) -> str:
-    """The commit measured, marked when realtime/ or config/ has local changes."""
+    """The commit measured, marked when the code it runs has local changes.
+
+    Everything but the results, tests and documentation counts: the apps'
+    code (orders/, notifications/) runs in ours as much as realtime/ does.
+    """
     git = ["git", "-C", str(checkout)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "realtime", "config"], capture_output=True, text=True
+        [*git, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in UNMEASURED)],
+        capture_output=True,
+        text=True,
     )
     commit = head.stdout.strip() or "unknown"
     return f"{commit}+local changes" if dirty.stdout.strip() else commit

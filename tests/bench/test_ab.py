@@ -123,12 +123,16 @@ def test_results_read_back_from_json_give_the_same_figures():
         "idle": {"kib_per_connection": 24.0},
         "idle_by_rate": {64: {"open_cpu_ms": 2.0, "idle_cpu_pct": 1.0}},
         "slow_readers": {"alone": {"p50_ms": {"median": 3.0}}, "beside": {}},
+        "e2e": {"p50_ms": {"median": 5.0}, "committed_ms": {"median": 1.5}},
     }
     figures = ab.headline(made)
     assert figures == ab.headline(json.loads(json.dumps(made)))
     assert figures["RPC 20 clients, raised limit: calls/s"] == 9000.0
     assert figures["idle, 64 opening at a time: CPU ms per open"] == 2.0
     assert "slow readers: others' p50 ms beside" not in figures
+    # Each step of the order change, where the run timed it.
+    assert (figures["e2e: p50 ms"], figures["e2e: committed ms"]) == (5.0, 1.5)
+    assert "e2e: recorded ms" not in figures
     assert ab.higher_is_better("RPC 20 clients, raised limit: calls/s")
     assert not ab.higher_is_better("RPC 20 clients, raised limit: server CPU µs per call")
 
