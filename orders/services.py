@@ -15,7 +15,7 @@ from django.db import transaction
 
 from notifications import services as notifications
 from notifications.models import Notification
-from orders import events, payloads
+from orders import events, payloads, reads
 from orders.models import Order, OrderEvent
 from outbox import take_lease
 from realtime import DeliveryError, after_commit
@@ -83,7 +83,7 @@ def _record(order_id: int) -> tuple[Order | None, list[int]]:
     customer once, created here, so it exists when the state is recorded and
     never without it. The caller sends them after the order's own events.
     """
-    order = Order.objects.select_for_update().select_related("customer").filter(pk=order_id).first()
+    order = reads.locked_order(order_id)
     if order is None:
         return None, []
     fields: list[str] = []
