@@ -97,8 +97,14 @@ def headline(result: dict) -> dict[str, float]:
     if e2e := result.get("e2e"):
         found["e2e: p50 ms"] = _median(e2e, "p50_ms")
         found["e2e: p99 ms"] = _median(e2e, "p99_ms")
-        for step in STEPS:
-            found[f"e2e: {step.replace('_', ' ')} ms"] = _median(e2e, f"{step}_ms")
+        times = [_median(e2e, f"{step}_ms") for step in STEPS]
+        for step, time_ in zip(STEPS, times, strict=True):
+            found[f"e2e: {step.replace('_', ' ')} ms"] = time_
+        # Each step alone (a difference of the medians): a change to one step
+        # shows in it, not under the noise of the steps before.
+        for step, time_, previous in zip(STEPS[1:], times[1:], times, strict=False):
+            if time_ is not None and previous is not None:
+                found[f"e2e: {step.replace('_', ' ')} step ms"] = time_ - previous
     if slow := result.get("slow_readers"):
         found["slow readers: others' p50 ms alone"] = _median(slow, "alone", "p50_ms")
         found["slow readers: others' p50 ms beside"] = _median(slow, "beside", "p50_ms")
