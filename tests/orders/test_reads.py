@@ -31,9 +31,11 @@ def test_the_locked_read_is_the_orms_read_with_the_customer(customer, django_ass
         found = reads.locked_order(order.pk)
         customer_fields = _fields(found.customer)  # loaded with the order, no query
     assert _fields(found) == _fields(expected)
-    assert expected.claimed_until is not None and expected.estimated_delivery is not None
+    assert expected.claimed_until is not None
+    assert expected.estimated_delivery is not None
     assert customer_fields == _fields(expected.customer)
-    assert found._state.adding is False and found._state.db == "default"
+    assert found._state.adding is False
+    assert found._state.db == "default"
 
 
 def test_an_order_that_does_not_exist_reads_as_none(customer):
