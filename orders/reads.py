@@ -16,16 +16,16 @@ from django.db import router
 from django.db.models import QuerySet
 
 from orders.models import Order
-from realtime import PreparedQuery
-
-
-def _columns(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+from realtime.prepared import PreparedQuery, concrete_columns
 
 
 def _locked(_variant: object, pk: int) -> QuerySet:
-    customer = (f"customer__{name}" for name in _columns(get_user_model()))
-    return Order.objects.select_for_update().filter(pk=pk).values_list(*_columns(Order), *customer)
+    customer = (f"customer__{name}" for name in concrete_columns(get_user_model()))
+    return (
+        Order.objects.select_for_update()
+        .filter(pk=pk)
+        .values_list(*concrete_columns(Order), *customer)
+    )
 
 
 _LOCKED = PreparedQuery(_locked, pk=PreparedQuery.STAND_IN_ID)
@@ -37,9 +37,11 @@ def locked_order(order_id: int) -> Order | None:
     rows = _LOCKED.rows(using=using, pk=Order._meta.pk.get_prep_value(order_id))
     if not rows:
         return None
-    columns = _columns(Order)
+    columns = concrete_columns(Order)
     order = Order.from_db(using, columns, rows[0][: len(columns)])
     customer_model = get_user_model()
-    customer = customer_model.from_db(using, _columns(customer_model), rows[0][len(columns) :])
+    customer = customer_model.from_db(
+        using, concrete_columns(customer_model), rows[0][len(columns) :]
+    )
     Order._meta.get_field("customer").set_cached_value(order, customer)
     return order

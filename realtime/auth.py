@@ -34,7 +34,7 @@ from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from realtime import conf
-from realtime.prepared import PreparedQuery
+from realtime.prepared import PreparedQuery, concrete_columns
 
 SALT = "realtime.access-token"
 STAMP_SALT = "realtime.access-token.stamp"
@@ -140,13 +140,11 @@ def _session_key(scope: dict) -> str | None:
     return None
 
 
-def _columns(model: Any) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
 def _active_users(model_label: str, pk: int) -> QuerySet:
     model = get_user_model()
-    return model._default_manager.filter(pk=pk, is_active=True).values_list(*_columns(model))[:1]
+    return model._default_manager.filter(pk=pk, is_active=True).values_list(
+        *concrete_columns(model)
+    )[:1]
 
 
 #: The user lookup of every access token, compiled once (0.2-0.3 ms less per connection).
@@ -171,7 +169,7 @@ def _active_user(user_id: str) -> Any:
     rows = _ACTIVE_USER.rows(model._meta.label, using=using, pk=pk)
     if not rows:
         return None
-    return model.from_db(using, _columns(model), rows[0])
+    return model.from_db(using, concrete_columns(model), rows[0])
 
 
 @database_sync_to_async

@@ -22,6 +22,15 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 
 
+def concrete_columns(model: Any) -> list[str]:
+    """The attribute names of a model's columns, in the order `Model.from_db` takes them.
+
+    Select these (``values_list(*concrete_columns(model))``) to build whole
+    instances from a prepared query's rows with ``model.from_db``.
+    """
+    return [field.attname for field in model._meta.concrete_fields]
+
+
 class PreparedQuery:
     """A QuerySet compiled once, run with new values.
 
