@@ -59,6 +59,8 @@ class Contender:
     #: The checkout whose code the server and trigger run (default: this one).
     root: Path = ROOT
     stateful: bool = False  # clients negotiate stateful reconnect, and acknowledge
+    #: A peer served by ours' daphne (``python -m realtime.server``), not stock daphne.
+    hubs_daphne: bool = False
 
     @property
     def ours(self) -> bool:
@@ -138,6 +140,17 @@ CONTENDERS: dict[str, Contender] = {
             app="bench.peers.raw_ws",
             dialect=RAW,
             path="/",
+        ),
+        Contender(
+            "signalr-floor",
+            "SignalR protocol alone (ours' daphne)",
+            trigger="raw",
+            server="daphne",
+            app="bench.peers.signalr_floor:application",
+            dialect=SIGNALR,
+            path="/hub",
+            max_clients=5000,
+            hubs_daphne=True,
         ),
         Contender(
             "channels-core",
@@ -220,10 +233,11 @@ def command_for(contender: Contender, app: str, port: int, *, heap: bool = False
     python = [sys.executable, "-m", "bench.heap"] if heap else [sys.executable, "-m"]
     if contender.server == "daphne":
         # Ours starts the way deploy/ does: realtime.server, daphne with a
-        # redacting access log. The Channels peer is stock daphne, given the
+        # redacting access log (and so does the SignalR floor, to measure
+        # the protocol on that server). The Channels peer is stock daphne, given the
         # endpoint and timeout that realtime.server would give it (its own
         # defaults are a backlog of 50 and 5 s). Verbosity 0: no access log.
-        launcher = "realtime.server" if contender.ours else "daphne"
+        launcher = "realtime.server" if contender.ours or contender.hubs_daphne else "daphne"
         listen = ["--verbosity", "0", "-b", "127.0.0.1", "-p", str(port), app]
         return [*python, launcher, *arguments(listen)]
     if contender.server == "uvicorn":
