@@ -31,11 +31,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench.payloads import EVENT
+from realtime.protocol.handshake import RECORD_SEPARATOR as RS
 from realtime.transports.frames import FRAMES_EXTENSION, websocket_frame
 
 logger = logging.getLogger(__name__)
 
-RS = b"\x1e"
 CHANNEL = "bench"
 KEEPALIVE_INTERVAL = 15.0
 CLIENT_TIMEOUT = 30.0
