@@ -8,7 +8,8 @@ storm has every pooled connection busy and hundreds of commands waiting
 for one, the mark that tells other processes this one lives must not wait
 behind them (past ALIVE_TTL they would sweep its entries). The pools are
 made on first use in a loop from ``settings.REDIS_URL`` and closed with
-the loop. With a
+the loop. The main pools' clients send the commands of one pass of the
+loop as one pipeline (`realtime.redis_batch`); the liveness pools' do not. With a
 ``redis+sentinel://`` URL a pool asks the sentinels for the primary whenever
 it opens a connection, and drops its connections to a primary that was
 replaced (`realtime.redis_url`).
@@ -29,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from realtime.redis_batch import BatchingRedis
 from realtime.redis_url import SENTINEL_TIMEOUT, RedisTarget, parse_all
 
 #: Redis connections per shard per event loop, and seconds a command waits for one.
@@ -48,15 +50,15 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 
 def clients() -> tuple[Redis, ...]:
     """Return the Redis client of every shard for the running event loop."""
-    return _for_loop(_clients, POOL_SIZE)
+    return _for_loop(_clients, POOL_SIZE, BatchingRedis)
 
 
 def liveness_clients() -> tuple[Redis, ...]:
     """Return the client of every shard on the running loop's liveness pool."""
-    return _for_loop(_liveness_clients, LIVENESS_POOL_SIZE)
+    return _for_loop(_liveness_clients, LIVENESS_POOL_SIZE, Redis)
 
 
-def _for_loop(cache: Cache, size: int) -> tuple[Redis, ...]:
+def _for_loop(cache: Cache, size: int, redis_class: type[Redis]) -> tuple[Redis, ...]:
     loop = get_running_loop()
     url = settings.REDIS_URL
     cached = cache.get(loop)
@@ -69,6 +71,7 @@ def _for_loop(cache: Cache, size: int) -> tuple[Redis, ...]:
         # raised MaxConnectionsError at its limit, and the cleanup was lost.
         redis, close = connect(
             target,
+            redis_class,
             max_connections=size,
             timeout=POOL_WAIT,
             socket_timeout=None,
@@ -88,14 +91,17 @@ def client() -> Redis:
     return clients()[0]
 
 
-def connect(target: RedisTarget, **options) -> tuple[Redis, Callable[[], Awaitable[None]]]:
-    """Return a client of `target`'s primary on a blocking pool, and its closer.
+def connect(
+    target: RedisTarget, redis_class: type[Redis] = Redis, **options
+) -> tuple[Redis, Callable[[], Awaitable[None]]]:
+    """Return a client (a `redis_class`) of `target`'s primary on a blocking pool,
+    and its closer.
 
     `options` go to the pool and its connections (``max_connections``,
     ``timeout``, ``socket_timeout`` ...).
     """
     if not target.uses_sentinel:
-        redis = Redis.from_pool(BlockingConnectionPool.from_url(target.url, **options))
+        redis = redis_class.from_pool(BlockingConnectionPool.from_url(target.url, **options))
         return redis, redis.aclose
     sentinel = Sentinel(
         target.sentinels,
@@ -106,6 +112,7 @@ def connect(target: RedisTarget, **options) -> tuple[Redis, Callable[[], Awaitab
     )
     redis = sentinel.master_for(
         target.service,
+        redis_class=redis_class,
         connection_pool_class=BlockingSentinelPool,
         **target.server_options(),
         **options,
