@@ -165,9 +165,11 @@ def test_two_workers_share_a_port_lose_one_and_drain(
     drained_counts = [int(n) for n in re.findall(r"closing (\d+) connections for shutdown", log)]
     assert sum(drained_counts) == CLIENTS, drained_counts
     assert all(pid not in {p.pid for p in psutil.process_iter()} for pid in (survivor, replacement))
+    # Every client of the victim may be back on the survivor before the
+    # replacement has published a snapshot.
     report_number(
         f"--workers 2: {CLIENTS} official clients spread {sorted(spread.values())}; "
         f"{spread[victim]} clients of a SIGKILLed worker reconnected in {back_in:.1f} s "
-        f"({after[survivor] - spread[survivor]} to the survivor, {after[replacement]} to the "
-        "replacement)"
+        f"({after[survivor] - spread[survivor]} to the survivor, "
+        f"{after.get(replacement, 0)} to the replacement)"
     )
