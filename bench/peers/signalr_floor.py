@@ -48,6 +48,8 @@ TIMED_OUT = b"Server timeout elapsed without receiving a message from the client
 
 CLIENTS: set[Client] = set()
 _started: list[asyncio.Task] = []
+#: Set once the relay listens on the Redis channel.
+_relaying = asyncio.Event()
 
 
 class Client:
@@ -68,9 +70,9 @@ class Client:
                 data = event.get("bytes")
                 await self.received(data if data is not None else event["text"].encode())
             elif kind == "websocket.connect":
+                await _start_background()  # no client before the relay listens
                 await self.send({"type": "websocket.accept"})
                 CLIENTS.add(self)
-                _start_background()
             elif kind == "websocket.disconnect":
                 CLIENTS.discard(self)
                 return
@@ -161,6 +163,7 @@ async def relay() -> None:
     redis = Redis.from_url(os.environ["REDIS_URL"])
     pubsub = redis.pubsub()
     await pubsub.subscribe(CHANNEL)
+    _relaying.set()
     prefix = b'{"type":1,"target":"%s","arguments":[' % EVENT.encode()
     async for message in pubsub.listen():
         if message["type"] != "message":
@@ -173,10 +176,11 @@ async def relay() -> None:
             client.write(frame)
 
 
-def _start_background() -> None:
+async def _start_background() -> None:
     if not _started:
         loop = asyncio.get_running_loop()
         _started.extend((loop.create_task(sweep()), loop.create_task(relay())))
+    await _relaying.wait()
 
 
 async def application(scope: dict, receive: Any, send: Any) -> None:
