@@ -1,7 +1,8 @@
 """Commands issued at the same moment by many connections, sent to Redis together.
 
-A command alone costs this process about 60 µs of CPU in redis-py and
-asyncio: a pooled connection, a write, the loop waking on the reply,
+A command costs this process 60 to 85 µs of CPU in redis-py and asyncio
+(measured: 75 to 85 alone, 63 each when ten go at once on ten pooled
+connections): a pooled connection, a write, the loop waking on the reply,
 parsing. In a connect storm hundreds of coroutines each wait on one
 command at a time (a registration, a claim, a presence entry), so that
 cost is paid per command. Ten commands in one pipeline cost about 27 µs
