@@ -7,7 +7,10 @@ import asyncio
 import uuid
 
 import pytest
+from django.test import override_settings
 
+from config.embedded_redis import EmbeddedRedis
+from config.environment import channel_layers
 from realtime import liveness, redis_pool, shards, store
 from realtime.keys import index_key, indexed_key
 from realtime.lifetime.redis import ALIVE_INTERVAL, ALIVE_TTL
@@ -16,6 +19,24 @@ from realtime.testing import HubCommunicator
 from tests.realtime.hubs import EchoHub
 
 LEASE = 3600
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_redis(tmp_path_factory, redis_url):
+    """Redis servers of this module alone, as many shards as the session's.
+
+    Every running process sweeps whatever a process without a liveness mark
+    left, and these tests write such entries on purpose and count them: the
+    session's servers also serve the session-wide daphne of the browser
+    tests, whose sweep once took 21 of 30 entries before they were counted.
+    """
+    directory = tmp_path_factory.mktemp("liveness-redis")
+    servers = [EmbeddedRedis(directory / str(n)).start() for n in range(len(redis_url.split()))]
+    url = " ".join(server.url for server in servers)
+    with override_settings(REDIS_URL=url, CHANNEL_LAYERS=channel_layers(url)):
+        yield
+    for server in servers:
+        server.stop()
 
 
 def _name(kind: str) -> str:

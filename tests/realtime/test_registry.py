@@ -11,8 +11,13 @@ from realtime.testing import flush_redis
 
 @pytest.fixture
 async def registration() -> tuple[str, registry.Registration]:
-    """Register a running connection of user 7 owned by process "proc-a"."""
+    """Register a running connection of user 7 owned by process "proc-a".
+
+    The owner is marked alive first: any server process on this Redis (the
+    browser tests' daphne) sweeps what an unmarked process wrote.
+    """
     await flush_redis()
+    await store.mark_alive("proc-a", 30)
     token = "token-owner"
     await store.register(token, connection_id="cid-1", hub="h", user_id="7", ttl=60, owner="proc-a")
     await store.presence_add("7", presence_member("h", "cid-1"), 60)
@@ -24,7 +29,6 @@ async def registration() -> tuple[str, registry.Registration]:
 
 async def test_a_running_owner_keeps_its_connection(registration):
     token, found = registration
-    await store.mark_alive("proc-a", 30)
 
     assert await registry.owner_runs(token, found)
     assert await registry.lookup(token) == found
@@ -34,6 +38,7 @@ async def test_a_running_owner_keeps_its_connection(registration):
 async def test_a_gone_owner_s_connection_is_forgotten_with_its_presence(registration):
     """The client's reconnect must not count twice against its user's limit."""
     token, found = registration
+    await store.process_gone("proc-a")
 
     assert not await registry.owner_runs(token, found)
     assert await registry.lookup(token) is None
