@@ -92,10 +92,11 @@ async def broadcast(send: Send, seq0: int, count: int, interval: float) -> list[
 
 
 #: Where an order change has got to, timed from just before `change_status`:
-#: its transaction committed (the publisher's on_commit starts), the state
-#: recorded and leased (`orders.services._record` returned), the first event
-#: handed to Redis (the first sync send returned). The client's receipt ends it.
-STEPS = ("committed", "recorded", "handed_over")
+#: the state recorded and leased for the publish, in the change's transaction
+#: (`orders.services._record` returned), that transaction committed (the
+#: publisher's on_commit starts), the first event handed to Redis (the first
+#: sync send returned). The client's receipt ends it.
+STEPS = ("recorded", "committed", "handed_over")
 
 
 def change_orders(order_id: int, seq0: int, count: int, interval: float) -> dict:

@@ -1,9 +1,9 @@
 """Every write to orders, and the one idempotent publish function.
 
-Writes only save rows; ``orders/signals.py`` schedules
-``publish_order_change(pk)`` after commit for every saved order, and
-``run_notifier`` sweeps with the same function, so a change that skipped the
-signal (``queryset.update()``, a crash, Redis down) is still delivered, once.
+Writes only save rows; ``orders/signals.py`` hands every saved order to
+`publish_after_commit`, and ``run_notifier`` sweeps with
+`publish_order_change`, so a change that skipped the signal
+(``queryset.update()``, a crash, Redis down) is still delivered, once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from notifications import services as notifications
 from notifications.models import Notification
@@ -113,6 +113,27 @@ def _record(order_id: int) -> tuple[Order | None, list[int]]:
     return (order if won else None), [n.pk for n in created]
 
 
+def publish_after_commit(order_id: int) -> None:
+    """Publish a saved order's change once the caller's transaction commits.
+
+    Inside a transaction the state is recorded and leased at once, in the
+    caller's commit: the events go out right after it, without a commit of
+    their own first, and a status's notification commits with the status.
+    Should the record fail (its savepoint is rolled back, the caller's
+    changes stay), the publish records after the commit instead.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        publish_order_change(order_id)  # the save has committed
+        return
+    try:
+        recorded = _record(order_id)
+    except DatabaseError as exc:
+        logger.warning("order %s: recording with the commit failed (%s); after it", order_id, exc)
+        after_commit(publish_order_change, order_id)
+        return
+    after_commit(_publish, order_id, recorded)
+
+
 def publish_order_change(order_id: int) -> bool:
     """Bring the order's watchers and customer up to date; safe to call any time.
 
@@ -120,9 +141,15 @@ def publish_order_change(order_id: int) -> bool:
     order pending for ``run_notifier``; it never raises into a view. A state
     recorded by another publisher while this one sent is sent next.
     """
+    return _publish(order_id)
+
+
+def _publish(order_id: int, recorded: tuple[Order | None, list[int]] | None = None) -> bool:
+    """Send what `_record` returned (or records now), for up to MAX_ROUNDS states."""
     sent = False
     for _ in range(MAX_ROUNDS):
-        order, created = _record(order_id)
+        order, created = recorded if recorded is not None else _record(order_id)
+        recorded = None
         outcome = _send(order) if order is not None else None
         if created:
             # After the order's events: its page waits for those. (At once

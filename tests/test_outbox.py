@@ -17,9 +17,21 @@ pytestmark = pytest.mark.django_db
 ORDERS = Path(__file__).resolve().parent.parent / "orders"
 
 
+@pytest.fixture
+def published_order(customer, django_capture_on_commit_callbacks):
+    """An order whose creation was published: recorded and leased in its
+    transaction (a test's), the lease then released by the after-commit send."""
+    with django_capture_on_commit_callbacks(execute=True):
+        return make_order(customer)
+
+
 @pytest.mark.parametrize("model", [Order, Notification])
-def test_a_row_is_claimed_once_until_its_lease_ends(customer, model):
-    row = make_order(customer) if model is Order else make_notification(customer)
+def test_a_row_is_claimed_once_until_its_lease_ends(customer, model, request):
+    row = (
+        request.getfixturevalue("published_order")
+        if model is Order
+        else make_notification(customer)
+    )
     rows = model.objects.filter(pk=row.pk)
     assert rows.claim() == 1
     assert rows.claim() == 0
@@ -40,9 +52,8 @@ def test_release_ends_the_lease_and_sets_fields_in_one_update(customer):
     assert rows.claim() == 1
 
 
-def test_take_lease_agrees_with_claim_on_a_locked_row(customer):
-    order = make_order(customer)
-    rows = Order.objects.filter(pk=order.pk)
+def test_take_lease_agrees_with_claim_on_a_locked_row(published_order):
+    rows = Order.objects.filter(pk=published_order.pk)
     assert rows.claim() == 1
     held = rows.select_for_update().get()
     assert not take_lease(held)  # a claim holds it

@@ -26,7 +26,7 @@ def test_order_changes_are_timed_step_by_step_and_still_published(customer):
     assert len(reply["steps"]) == 3
     for step in reply["steps"]:
         assert list(step) == list(trigger.STEPS)
-        assert 0 < step["committed"] <= step["recorded"] <= step["handed_over"]
+        assert 0 < step["recorded"] <= step["committed"] <= step["handed_over"]
 
     # The wrapped functions and the receiver are gone after the run.
     assert (services._record, portal.call) == (record, call)

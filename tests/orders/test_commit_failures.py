@@ -47,3 +47,30 @@ def test_a_publish_that_fails_unexpectedly_leaves_the_commit_and_the_other_order
     with EventListener("orders", [f"order:{failing.pk}"]) as events:
         assert services.publish_pending() == 1
         assert events.wait_for("OrderStatusUpdated") == [[str(failing.pk), "shipped", ""]]
+
+
+def test_a_record_that_fails_with_the_commit_keeps_the_change_and_records_after_it(
+    customer, caplog
+):
+    order = make_order(customer)
+    record, failures = services._record, iter([OperationalError("database is locked")])
+
+    def fails_once(order_id):
+        for failure in failures:
+            raise failure
+        return record(order_id)
+
+    with (
+        EventListener("orders", [f"order:{order.pk}"]) as events,
+        mock.patch.object(services, "_record", side_effect=fails_once),
+        caplog.at_level(logging.WARNING, logger="orders.services"),
+    ):
+        with transaction.atomic():
+            services.change_status(order, status=Order.Status.SHIPPED, message="Sent")
+        assert events.wait_for("OrderStatusUpdated") == [[str(order.pk), "shipped", "Sent"]]
+    assert f"order {order.pk}: recording with the commit failed (database is locked)" in caplog.text
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    assert order.events.count() == 1
+    assert not order.has_unpublished_changes
+    assert not order.publish_pending

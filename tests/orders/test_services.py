@@ -62,6 +62,9 @@ def test_rolled_back_changes_publish_nothing(customer, django_capture_on_commit_
     assert callbacks == []
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
+    # What the publish recorded in the transaction went with it.
+    assert (order.notified_status, order.claimed_until) == (Order.Status.PENDING, None)
+    assert not Notification.objects.filter(recipient=customer).exists()
 
 
 def test_unknown_status_is_refused(customer):
@@ -167,3 +170,50 @@ def test_a_change_committed_while_the_previous_one_is_sent_is_not_lost(
         statuses = [args[1] for args in events.wait_for("OrderStatusUpdated", count=2)]
     assert statuses[-1] == "shipped"
     assert not Order.objects.unpublished().filter(pk=order.pk).exists()
+
+
+def test_a_change_in_a_transaction_commits_its_recorded_state_and_notification_with_it(
+    customer, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.change_status(order, status=Order.Status.SHIPPED, message="On its way")
+    # Before the commit's callbacks: recorded, leased and notified in the change's commit.
+    row = Order.objects.get(pk=order.pk)
+    assert (row.notified_status, row.notified_message) == ("shipped", "On its way")
+    assert row.publish_pending
+    assert row.claimed_until is not None
+    assert Notification.objects.filter(recipient=customer).count() == 1
+    with EventListener("orders", [f"order:{order.pk}"]) as events:
+        # After the commit: the events, then one write (the lease's release);
+        # no recording transaction first. The notification's publish follows.
+        with (
+            django_capture_on_commit_callbacks(execute=True) as after,
+            django_assert_num_queries(1),
+        ):
+            callbacks[0]()
+        assert len(after) == 1
+        assert events.wait_for("OrderStatusUpdated") == [[str(order.pk), "shipped", "On its way"]]
+    row.refresh_from_db()
+    assert (row.publish_pending, row.claimed_until) == (False, None)
+    assert Notification.objects.get(recipient=customer).published_at is not None
+
+
+def test_two_changes_in_one_transaction_end_on_the_newest_state(
+    customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    with EventListener("orders", [f"order:{order.pk}"]) as events:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            services.change_status(order, status=Order.Status.PROCESSING)
+            services.change_status(order, status=Order.Status.SHIPPED)
+        statuses = [args[1] for args in events.wait_for("OrderStatusUpdated", count=2)]
+    assert statuses == ["processing", "shipped"]
+    assert not Order.objects.unpublished().filter(pk=order.pk).exists()
+    assert Order.objects.get(pk=order.pk).claimed_until is None
+    # One notification per status the history holds, each published.
+    notes = Notification.objects.filter(recipient=customer).order_by("pk")
+    assert [n.data["status"] for n in notes] == ["processing", "shipped"]
+    assert all(n.published_at is not None for n in notes)
