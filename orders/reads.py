@@ -1,8 +1,9 @@
 """The publisher's read of an order, compiled once (realtime.PreparedQuery).
 
-``orders.services.publish_order_change`` runs after every saved order and
-in every sweep of ``run_notifier``, and it starts by locking the order and
-reading it with its customer. Django builds and compiles that QuerySet (a
+The publisher's record (``orders.services._record``) runs for every saved
+order (in the change's transaction) and in every sweep of
+``run_notifier``, and it starts by locking the order and reading it with
+its customer. Django builds and compiles that QuerySet (a
 join of both tables) on every call: 0.5 ms of the 0.6 ms the read took
 (SQLite, measured), on the way from a committed change to the customer's
 page. The rule stays the QuerySet in `_locked`; a test holds the read equal

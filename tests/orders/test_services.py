@@ -1,9 +1,11 @@
 """The one publish gate: saved order changes reach watchers and the customer once."""
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from notifications.models import Notification
 from orders import services
@@ -217,3 +219,22 @@ def test_two_changes_in_one_transaction_end_on_the_newest_state(
     notes = Notification.objects.filter(recipient=customer).order_by("pk")
     assert [n.data["status"] for n in notes] == ["processing", "shipped"]
     assert all(n.published_at is not None for n in notes)
+
+
+def test_a_change_whose_process_died_before_the_send_goes_out_when_its_lease_ends(
+    customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(customer)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.change_status(order, status=Order.Status.SHIPPED)
+    assert len(callbacks) == 1  # never run: the process died after the commit
+    with EventListener("orders", [f"order:{order.pk}"]) as events:
+        assert services.publish_pending() == 0  # leased: no second sender meanwhile
+        Order.objects.filter(pk=order.pk).update(
+            claimed_until=timezone.now() - timedelta(seconds=1)
+        )
+        assert services.publish_pending() == 1
+        assert events.wait_for("OrderStatusUpdated") == [[str(order.pk), "shipped", ""]]
+    assert not Order.objects.unpublished().filter(pk=order.pk).exists()
+    assert Notification.objects.filter(recipient=customer).count() == 1
