@@ -120,10 +120,12 @@ def publish_after_commit(order_id: int) -> None:
     caller's commit: the events go out right after it, without a commit of
     their own first, and a status's notification commits with the status.
     Should the record fail (its savepoint is rolled back, the caller's
-    changes stay), the publish records after the commit instead.
+    changes stay), the publish records after the commit instead. Outside
+    a transaction the save has committed: it publishes at once, and what
+    that raises is logged, not raised into the caller (`after_commit`).
     """
     if not transaction.get_connection().in_atomic_block:
-        publish_order_change(order_id)  # the save has committed
+        after_commit(publish_order_change, order_id)
         return
     try:
         recorded = _record(order_id)

@@ -74,3 +74,18 @@ def test_a_record_that_fails_with_the_commit_keeps_the_change_and_records_after_
     assert order.events.count() == 1
     assert not order.has_unpublished_changes
     assert not order.publish_pending
+
+
+def test_a_publish_that_fails_after_a_save_outside_a_transaction_is_logged_not_raised(
+    customer, caplog
+):
+    with (
+        mock.patch.object(services, "_record", side_effect=OperationalError("database is locked")),
+        caplog.at_level(logging.ERROR),
+    ):
+        order = make_order(customer)  # autocommit: saved, then published at once
+    assert "Error calling publish_order_change in on_commit()" in caplog.text
+    # Nothing lost: the sweep delivers it.
+    with EventListener("orders", [f"order:{order.pk}"]) as events:
+        assert services.publish_pending() == 1
+        assert events.wait_for("OrderStatusUpdated") == [[str(order.pk), "pending", ""]]
