@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
+from config.embedded_redis import EmbeddedRedis
 from tests.chromium import CHROMIUM_ARGS, require_chromium
 from tests.e2e.pages import DESKTOP, PASSWORD
 from tests.e2e.wire import CUSTOMER
@@ -91,7 +92,23 @@ def browser(chromium) -> Browser:
 
 
 @pytest.fixture(scope="session")
-def shop(chromium, tmp_path_factory, redis_url) -> LiveStack:
+def shop_redis(tmp_path_factory, redis_url) -> str:
+    """Redis servers of the shop alone, as many shards as the session's.
+
+    The shop lives for the whole session, and a server process sweeps what
+    unmarked processes left and re-registers when Redis is flushed: on the
+    session's Redis it changed what later in-process tests counted (their
+    test processes' entries, the registry epoch they settle).
+    """
+    directory = tmp_path_factory.mktemp("shop-redis")
+    servers = [EmbeddedRedis(directory / str(n)).start() for n in range(len(redis_url.split()))]
+    yield " ".join(server.url for server in servers)
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shop(chromium, tmp_path_factory, shop_redis) -> LiveStack:
     """The real project on daphne, seeded with alice, bob and staff (shared by the modules).
 
     Tests that change data beyond the demo scenarios create a customer of
@@ -99,7 +116,7 @@ def shop(chromium, tmp_path_factory, redis_url) -> LiveStack:
     """
     stack = LiveStack(
         tmp_path_factory.mktemp("shop"),
-        redis_url,
+        shop_redis,
         asgi="config.asgi:application",
         # Plain http on loopback: the session cookie cannot be Secure here.
         env={"SESSION_COOKIE_SECURE": "0"},

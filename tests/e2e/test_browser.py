@@ -206,7 +206,7 @@ def test_staff_see_how_many_users_are_online(shop, contexts):
     expect(customer.locator("[data-online-now]")).to_have_count(0)
 
 
-def test_open_page_catches_up_when_redis_loses_what_it_held(shop, contexts, redis_url):
+def test_open_page_catches_up_when_redis_loses_what_it_held(shop, contexts, shop_redis):
     """Redis emptied under an open page (a restart without persistence, a flush):
     the server tells the page to resync, and it shows what was lost, with the
     same connection and no reload."""
@@ -232,7 +232,8 @@ def test_open_page_catches_up_when_redis_loses_what_it_held(shop, contexts, redi
         "Notification.objects.create(recipient=user, title='Lost with Redis',\n"
         "    published_at=timezone.now())"
     )
-    Redis.from_url(redis_url).flushdb()
+    for url in shop_redis.split():
+        Redis.from_url(url).flushdb()
 
     expect(customer.locator("[data-order-status]")).to_have_text("Shipped")
     expect(customer.locator("[data-order-message]")).to_have_text("Lost with Redis")
