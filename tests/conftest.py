@@ -10,10 +10,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from config.embedded_redis import EmbeddedRedis
-from config.environment import channel_layers
 from realtime.lifetime.running import stop_backplane
 from realtime.testing import settle_registry
+from tests.support.redis import embedded_redis, redis_settings
 
 NUMBERS = pytest.StashKey[list[str]]()
 
@@ -25,21 +24,16 @@ def redis_url(tmp_path_factory) -> str:
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    servers = [
-        EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
-        for _ in range(int(os.environ.get("REDIS_SHARDS", "1")))
-    ]
-    yield " ".join(server.url for server in servers)
-    for server in servers:
-        server.stop()
+    shards = int(os.environ.get("REDIS_SHARDS", "1"))
+    with embedded_redis(tmp_path_factory.mktemp("redis"), shards) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _use_redis(redis_url):
     """Point the channel layer and the realtime store at the session's Redis."""
     override = override_settings(
-        REDIS_URL=redis_url,
-        CHANNEL_LAYERS=channel_layers(redis_url),
+        **redis_settings(redis_url),
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )
     override.enable()

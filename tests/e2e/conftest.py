@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
-from config.embedded_redis import EmbeddedRedis
 from tests.chromium import CHROMIUM_ARGS, require_chromium
 from tests.e2e.pages import DESKTOP, PASSWORD
 from tests.e2e.wire import CUSTOMER
 from tests.support.daphne import LiveStack
 from tests.support.node import CLIENT, NodeProcess, node_problem, run_node
+from tests.support.redis import embedded_redis, shard_count
 
 HERE = Path(__file__).resolve().parent
 REALTIME_OPTIONS = {"KEEPALIVE_INTERVAL": 2, "CLIENT_TIMEOUT": 6, "HANDSHAKE_TIMEOUT": 3}
@@ -100,11 +100,8 @@ def shop_redis(tmp_path_factory, redis_url) -> str:
     session's Redis it changed what later in-process tests counted (their
     test processes' entries, the registry epoch they settle).
     """
-    directory = tmp_path_factory.mktemp("shop-redis")
-    servers = [EmbeddedRedis(directory / str(n)).start() for n in range(len(redis_url.split()))]
-    yield " ".join(server.url for server in servers)
-    for server in servers:
-        server.stop()
+    with embedded_redis(tmp_path_factory.mktemp("shop-redis"), shard_count(redis_url)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

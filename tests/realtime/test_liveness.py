@@ -9,14 +9,13 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from config.embedded_redis import EmbeddedRedis
-from config.environment import channel_layers
 from realtime import liveness, redis_pool, shards, store
 from realtime.keys import index_key, indexed_key
 from realtime.lifetime.redis import ALIVE_INTERVAL, ALIVE_TTL
 from realtime.lifetime.running import get_backplane
 from realtime.testing import HubCommunicator
 from tests.realtime.hubs import EchoHub
+from tests.support.redis import embedded_redis, redis_settings, shard_count
 
 LEASE = 3600
 
@@ -31,12 +30,11 @@ def _private_redis(tmp_path_factory, redis_url):
     tests, whose sweep once took 21 of 30 entries before they were counted.
     """
     directory = tmp_path_factory.mktemp("liveness-redis")
-    servers = [EmbeddedRedis(directory / str(n)).start() for n in range(len(redis_url.split()))]
-    url = " ".join(server.url for server in servers)
-    with override_settings(REDIS_URL=url, CHANNEL_LAYERS=channel_layers(url)):
+    with (
+        embedded_redis(directory, shard_count(redis_url)) as url,
+        override_settings(**redis_settings(url)),
+    ):
         yield
-    for server in servers:
-        server.stop()
 
 
 def _name(kind: str) -> str:
